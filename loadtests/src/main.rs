@@ -1,0 +1,106 @@
+//! `tachyscale-loadtest`: bounded benchmarks that stop by themselves.
+//!
+//! - `engine`: in-process ingest throughput per core, memory per sample and per series after
+//!   a simulated window, and query latency (no HTTP).
+//! - `compare`: the same remote-write stream into a `tachyscale store` process and a real
+//!   Prometheus in the same run; CPU per sample, RSS and query latency side by side.
+//!
+//! Results print as JSON; `--out FILE` also writes them to a file (see `loadtests/results/`).
+
+mod compare;
+mod engine;
+mod fleet;
+mod measure;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+const DEFAULT_QUERY: &str = "sum by (namespace, pod) (rate(container_cpu_usage_seconds_total[30s]))";
+
+#[derive(Parser)]
+#[command(name = "tachyscale-loadtest", about)]
+struct Cli {
+    /// Also write the JSON result here.
+    #[arg(long, global = true)]
+    out: Option<PathBuf>,
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Engine only: ingest, memory and query in-process.
+    Engine {
+        #[arg(long, default_value_t = 100_000)]
+        series: usize,
+        /// Simulated seconds of 1 s data.
+        #[arg(long, default_value_t = 3600)]
+        duration_s: i64,
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        #[arg(long, default_value_t = 50)]
+        queries: usize,
+        #[arg(long, default_value = DEFAULT_QUERY)]
+        query: String,
+    },
+    /// The same stream into `tachyscale store` and Prometheus over HTTP, side by side.
+    Compare {
+        #[arg(long, default_value = "target/release/tachyscale")]
+        store_bin: PathBuf,
+        #[arg(long, default_value = "prometheus")]
+        prometheus_bin: PathBuf,
+        #[arg(long, default_value_t = 100_000)]
+        series: usize,
+        #[arg(long, default_value_t = 3600)]
+        duration_s: i64,
+        /// Seconds of samples per series in one request.
+        #[arg(long, default_value_t = 10)]
+        samples_per_series: usize,
+        /// Prometheus' own sender uses 2,000.
+        #[arg(long, default_value_t = 2000)]
+        max_samples_per_request: usize,
+        #[arg(long, default_value_t = 2)]
+        senders: usize,
+        #[arg(long, default_value_t = 50)]
+        queries: usize,
+        #[arg(long, default_value = DEFAULT_QUERY)]
+        query: String,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let result = match cli.bench {
+        Bench::Engine { series, duration_s, threads, queries, query } => {
+            engine::run(&engine::EngineArgs { series, duration_s, threads, queries, query })?
+        }
+        Bench::Compare {
+            store_bin,
+            prometheus_bin,
+            series,
+            duration_s,
+            samples_per_series,
+            max_samples_per_request,
+            senders,
+            queries,
+            query,
+        } => compare::run(&compare::CompareArgs {
+            store_bin,
+            prometheus_bin,
+            series,
+            duration_s,
+            samples_per_series,
+            max_samples_per_request,
+            senders,
+            queries,
+            query,
+        })?,
+    };
+    let text = serde_json::to_string_pretty(&result)?;
+    println!("{text}");
+    if let Some(path) = cli.out {
+        std::fs::write(path, text + "\n")?;
+    }
+    Ok(())
+}

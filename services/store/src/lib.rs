@@ -1,0 +1,17 @@
+//! The `store` role: Prometheus remote-write in, Prometheus HTTP query API out, over the
+//! in-memory engine of `tachyscale-tsdb` and the evaluator of `tachyscale-promql`.
+//!
+//! - [`config`]: YAML shape and validated settings.
+//! - [`ingest`]: remote-write validation and appends (no HTTP).
+//! - [`api`]: the axum router and handlers.
+//! - [`server`]: the role's lifecycle.
+
+pub mod api;
+pub mod config;
+pub mod ingest;
+pub mod metrics;
+pub mod rate_limit;
+pub mod server;
+
+pub use config::StoreSettings;
+pub use server::Store;

@@ -1,0 +1,73 @@
+//! A real Prometheus 2.42 scrapes itself every second and remote-writes to the store; the
+//! store must then answer queries about what it received.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{http, query, wait_until, PrometheusProcess, StoreHandle};
+use tachyscale_store::StoreSettings;
+
+fn result_len(response: &serde_json::Value) -> usize {
+    response["data"]["result"].as_array().map_or(0, Vec::len)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_prometheus_remote_writes_into_the_store() {
+    let store = StoreHandle::start(StoreSettings::default()).await;
+    let placeholder = support::free_port();
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+         scrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ['127.0.0.1:{placeholder}']\n\
+         remote_write:\n  - url: {}\n    queue_config:\n      batch_send_deadline: 1s\n",
+        store.url("/api/v1/write")
+    );
+    // Prometheus must scrape its own port, known only once it is chosen: start it on
+    // `placeholder`, which free_port() has just released.
+    let prometheus = PrometheusProcess::start_on_port(&config, placeholder).await;
+    let base = format!("http://{}", store.addr);
+
+    wait_until("up{job=\"prometheus\"} in the store", Duration::from_secs(60), || {
+        let base = base.clone();
+        async move {
+            let r = query(&base, "/api/v1/query", &[("query", "up{job=\"prometheus\"}".to_string())]).await;
+            result_len(&r) == 1
+        }
+    })
+    .await;
+
+    // A counter Prometheus increments on every scrape must rate above zero in the store.
+    wait_until("a positive rate of scrapes", Duration::from_secs(60), || {
+        let base = base.clone();
+        async move {
+            let r = query(
+                &base,
+                "/api/v1/query",
+                &[("query", "rate(prometheus_target_interval_length_seconds_count[10s]) > 0".to_string())],
+            )
+            .await;
+            result_len(&r) >= 1
+        }
+    })
+    .await;
+
+    let labels = query(&base, "/api/v1/label/job/values", &[]).await;
+    assert_eq!(labels["data"], serde_json::json!(["prometheus"]));
+    let series = query(
+        &base,
+        "/api/v1/series",
+        &[("match[]", "prometheus_build_info".to_string())],
+    )
+    .await;
+    assert_eq!(series["data"][0]["version"], "2.42.0+ds", "{series}");
+
+    let metrics = http().get(store.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let ingested = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("tachyscale_store_samples_ingested_total "))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(ingested > 100.0, "store counted {ingested} samples\n{}", prometheus.log());
+    drop(prometheus);
+    store.stop().await;
+}

@@ -1,0 +1,43 @@
+//! Command-line shape: global logging flags and one subcommand per role.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// tachyscale: a Kubernetes autoscaling stack with second-level metrics.
+#[derive(Debug, Parser)]
+#[command(name = "tachyscale", version, about)]
+pub struct Cli {
+    /// Log line format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log filter, in tracing's env-filter syntax (e.g. `info,tachyscale_store=debug`).
+    #[arg(long, global = true, env = "TACHYSCALE_LOG", default_value = "info")]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Role {
+    /// In-memory TSDB: remote-write in, Prometheus query API out.
+    Store(RoleArgs),
+}
+
+/// Flags every role takes.
+#[derive(Debug, Args)]
+pub struct RoleArgs {
+    /// YAML config file (see config/ for documented examples); defaults apply without it.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Listen address; overrides `listen` in the config.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+}

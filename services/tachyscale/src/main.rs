@@ -1,0 +1,79 @@
+//! `tachyscale <role>`: parses the command line, sets up logging, runs one role until
+//! SIGINT/SIGTERM, then stops it within its shutdown deadline.
+
+mod cli;
+mod logging;
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use tokio_util::sync::CancellationToken;
+
+use cli::{Cli, Role};
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    logging::init(cli.log_format, &cli.log_level)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run(cli.role))
+}
+
+async fn run(role: Role) -> anyhow::Result<()> {
+    match role {
+        Role::Store(args) => {
+            let mut settings = match &args.config {
+                Some(path) => tachyscale_store::StoreSettings::load(path)?,
+                None => tachyscale_store::StoreSettings::default(),
+            };
+            if let Some(listen) = args.listen {
+                settings.listen = listen;
+            }
+            let deadline = settings.shutdown_timeout;
+            let store = tachyscale_store::Store::new(settings, prometheus::Registry::new())?;
+            supervise("store", deadline, |shutdown| store.run(shutdown)).await
+        }
+    }
+}
+
+/// Runs a role until it ends or a stop signal arrives; then cancels it and waits at most
+/// `deadline`, logging how long the stop took.
+async fn supervise<F, Fut>(name: &'static str, deadline: Duration, start: F) -> anyhow::Result<()>
+where
+    F: FnOnce(CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let shutdown = CancellationToken::new();
+    let mut task = tokio::spawn(start(shutdown.clone()));
+    tokio::select! {
+        result = &mut task => return result.context("role task panicked")?,
+        signal = stop_signal() => {
+            signal?;
+            tracing::info!(role = name, "stop signal received");
+        }
+    }
+    shutdown.cancel();
+    let started = Instant::now();
+    match tokio::time::timeout(deadline, task).await {
+        Ok(result) => {
+            tracing::info!(role = name, elapsed_ms = started.elapsed().as_millis() as u64, "role stopped");
+            result.context("role task panicked")?
+        }
+        Err(_) => {
+            tracing::warn!(role = name, deadline_ms = deadline.as_millis() as u64, "role did not stop in time");
+            Ok(())
+        }
+    }
+}
+
+async fn stop_signal() -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot install SIGTERM handler")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("cannot listen for SIGINT"),
+        _ = terminate.recv() => Ok(()),
+    }
+}
