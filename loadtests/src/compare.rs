@@ -54,7 +54,11 @@ fn free_port() -> anyhow::Result<u16> {
 fn wait_ready(client: &reqwest::blocking::Client, url: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
-        if client.get(url).send().is_ok_and(|r| r.status().is_success()) {
+        if client
+            .get(url)
+            .send()
+            .is_ok_and(|r| r.status().is_success())
+        {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -75,12 +79,24 @@ fn start_store(args: &CompareArgs) -> anyhow::Result<Server> {
         ),
     )?;
     let child = Command::new(&args.store_bin)
-        .args(["store", "--listen", &format!("127.0.0.1:{port}"), "--log-level", "warn", "--config"])
+        .args([
+            "store",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--log-level",
+            "warn",
+            "--config",
+        ])
         .arg(&config)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()?;
-    Ok(Server { name: "tachyscale", child, base: format!("http://127.0.0.1:{port}"), _dir: dir })
+    Ok(Server {
+        name: "tachyscale",
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        _dir: dir,
+    })
 }
 
 fn start_prometheus(args: &CompareArgs) -> anyhow::Result<Server> {
@@ -90,19 +106,32 @@ fn start_prometheus(args: &CompareArgs) -> anyhow::Result<Server> {
     std::fs::write(&config, "global:\n  scrape_interval: 1h\n")?;
     let child = Command::new(&args.prometheus_bin)
         .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .arg("--web.enable-remote-write-receiver")
         .arg("--log.level=warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
-    Ok(Server { name: "prometheus", child, base: format!("http://127.0.0.1:{port}"), _dir: dir })
+    Ok(Server {
+        name: "prometheus",
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        _dir: dir,
+    })
 }
 
 /// Encoded requests for `steps` seconds starting at `first_ts_ms`.
-fn encode_window(fleet: &mut Fleet, first_ts_ms: i64, steps: usize, max_samples: usize) -> Vec<(usize, Vec<u8>)> {
-    let n = fleet.series.len();
+fn encode_window(
+    fleet: &mut Fleet,
+    first_ts_ms: i64,
+    steps: usize,
+    max_samples: usize,
+) -> Vec<(usize, Vec<u8>)> {
+    let n = fleet.labels.len();
     let mut columns: Vec<Vec<f64>> = Vec::with_capacity(steps);
     let mut values = Vec::with_capacity(n);
     for _ in 0..steps {
@@ -116,18 +145,26 @@ fn encode_window(fleet: &mut Fleet, first_ts_ms: i64, steps: usize, max_samples:
         let request = WriteRequest {
             timeseries: (start..end)
                 .map(|i| TimeSeries {
-                    labels: fleet.series[i]
-                        .labels
+                    labels: fleet.labels[i]
                         .iter()
-                        .map(|(name, value)| Label { name: name.clone(), value: value.clone() })
+                        .map(|(name, value)| Label {
+                            name: name.clone(),
+                            value: value.clone(),
+                        })
                         .collect(),
                     samples: (0..steps)
-                        .map(|s| Sample { value: columns[s][i], timestamp: first_ts_ms + s as i64 * 1000 })
+                        .map(|s| Sample {
+                            value: columns[s][i],
+                            timestamp: first_ts_ms + s as i64 * 1000,
+                        })
                         .collect(),
                 })
                 .collect(),
         };
-        out.push(((end - start) * steps, tachyscale_proto::remote_write::encode(&request)));
+        out.push((
+            (end - start) * steps,
+            tachyscale_proto::remote_write::encode(&request),
+        ));
     }
     out
 }
@@ -151,14 +188,24 @@ fn post(client: &reqwest::blocking::Client, url: &str, body: &[u8]) -> bool {
         .is_ok_and(|r| r.status().is_success())
 }
 
-fn query_latencies(client: &reqwest::blocking::Client, server: &Server, query: &str, at_ms: i64, n: usize) -> anyhow::Result<(Vec<Duration>, usize)> {
+fn query_latencies(
+    client: &reqwest::blocking::Client,
+    server: &Server,
+    query: &str,
+    at_ms: i64,
+    n: usize,
+) -> anyhow::Result<(Vec<Duration>, usize)> {
     let url = format!("{}/api/v1/query", server.base);
     let time = format!("{:.3}", at_ms as f64 / 1000.0);
     let mut latencies = Vec::with_capacity(n);
     let mut series = 0;
     for _ in 0..n {
         let started = Instant::now();
-        let body: serde_json::Value = client.post(&url).form(&[("query", query), ("time", &time)]).send()?.json()?;
+        let body: serde_json::Value = client
+            .post(&url)
+            .form(&[("query", query), ("time", &time)])
+            .send()?
+            .json()?;
         latencies.push(started.elapsed());
         series = body["data"]["result"].as_array().map_or(0, Vec::len);
     }
@@ -167,7 +214,9 @@ fn query_latencies(client: &reqwest::blocking::Client, server: &Server, query: &
 }
 
 pub fn run(args: &CompareArgs) -> anyhow::Result<serde_json::Value> {
-    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(300)).build()?;
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(300))
+        .build()?;
     let servers = [start_store(args)?, start_prometheus(args)?];
     wait_ready(&client, &format!("{}/readyz", servers[0].base))?;
     wait_ready(&client, &format!("{}/-/ready", servers[1].base))?;
@@ -176,10 +225,18 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<serde_json::Value> {
     let rss_idle = [rss_bytes(pids[0])?, rss_bytes(pids[1])?];
 
     let mut fleet = Fleet::new(args.series, 7);
-    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64;
     let base_ms = (now_ms - args.duration_s * 1000) / 1000 * 1000;
-    let stats = [Mutex::new(SendStats::default()), Mutex::new(SendStats::default())];
-    let urls = [format!("{}/api/v1/write", servers[0].base), format!("{}/api/v1/write", servers[1].base)];
+    let stats = [
+        Mutex::new(SendStats::default()),
+        Mutex::new(SendStats::default()),
+    ];
+    let urls = [
+        format!("{}/api/v1/write", servers[0].base),
+        format!("{}/api/v1/write", servers[1].base),
+    ];
     let started = Instant::now();
     let (tx, rx) = sync_channel::<(usize, Vec<u8>)>(256);
     let rx = Mutex::new(rx);
@@ -188,14 +245,20 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<serde_json::Value> {
             let (rx, stats, urls, client) = (&rx, &stats, &urls, &client);
             scope.spawn(move || loop {
                 let next = rx.lock().map(|r| r.recv());
-                let Ok(Ok((samples, body))) = next else { return };
+                let Ok(Ok((samples, body))) = next else {
+                    return;
+                };
                 for (i, url) in urls.iter().enumerate() {
                     let t = Instant::now();
                     let ok = post(client, url, &body);
                     if let Ok(mut s) = stats[i].lock() {
                         s.wall += t.elapsed();
                         s.requests += 1;
-                        if ok { s.samples += samples as u64 } else { s.failures += 1 }
+                        if ok {
+                            s.samples += samples as u64
+                        } else {
+                            s.failures += 1
+                        }
                     }
                 }
             });
@@ -203,7 +266,9 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<serde_json::Value> {
         let mut ts = base_ms;
         let window = args.samples_per_series.max(1) as i64;
         while ts < base_ms + args.duration_s * 1000 {
-            let steps = window.min((base_ms + args.duration_s * 1000 - ts) / 1000).max(1) as usize;
+            let steps = window
+                .min((base_ms + args.duration_s * 1000 - ts) / 1000)
+                .max(1) as usize;
             for item in encode_window(&mut fleet, ts, steps, args.max_samples_per_request) {
                 tx.send(item)?;
             }
@@ -214,18 +279,24 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<serde_json::Value> {
     })?;
     let wall = started.elapsed();
     std::thread::sleep(Duration::from_secs(5));
-    let cpu = [cpu_time(pids[0])? - cpu_before[0], cpu_time(pids[1])? - cpu_before[1]];
+    let cpu = [
+        cpu_time(pids[0])? - cpu_before[0],
+        cpu_time(pids[1])? - cpu_before[1],
+    ];
     let rss = [rss_bytes(pids[0])?, rss_bytes(pids[1])?];
 
     let mut queries = Vec::new();
     for server in &servers {
-        let (lat, series) = query_latencies(&client, server, &args.query, last_ts_ms, args.queries)?;
+        let (lat, series) =
+            query_latencies(&client, server, &args.query, last_ts_ms, args.queries)?;
         queries.push((lat, series));
     }
 
     let mut per_system = Vec::new();
     for (i, server) in servers.iter().enumerate() {
-        let s = stats[i].lock().map_err(|_| anyhow::anyhow!("stats lock poisoned"))?;
+        let s = stats[i]
+            .lock()
+            .map_err(|_| anyhow::anyhow!("stats lock poisoned"))?;
         per_system.push(json!({
             "system": server.name,
             "samples_accepted": s.samples,
@@ -238,7 +309,7 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<serde_json::Value> {
             "rss_idle_bytes": rss_idle[i],
             "rss_after_ingest_bytes": rss[i],
             "rss_bytes_per_sample": rss[i] as f64 / (s.samples.max(1) as f64),
-            "rss_bytes_per_series": rss[i] as f64 / fleet.series.len() as f64,
+            "rss_bytes_per_series": rss[i] as f64 / fleet.labels.len() as f64,
             "query_result_series": queries[i].1,
             "query_p50_ms": ms(percentile(&queries[i].0, 50.0)),
             "query_p99_ms": ms(percentile(&queries[i].0, 99.0)),
@@ -247,10 +318,14 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<serde_json::Value> {
     let ratio = |key: &str| {
         let a = per_system[0][key].as_f64().unwrap_or(0.0);
         let b = per_system[1][key].as_f64().unwrap_or(0.0);
-        if b == 0.0 { 0.0 } else { a / b }
+        if b == 0.0 {
+            0.0
+        } else {
+            a / b
+        }
     };
     Ok(json!({
-        "series": fleet.series.len(),
+        "series": fleet.labels.len(),
         "simulated_seconds": args.duration_s,
         "samples_per_series_per_request": args.samples_per_series,
         "max_samples_per_request": args.max_samples_per_request,

@@ -20,16 +20,16 @@ pub struct EngineArgs {
 
 pub fn run(args: &EngineArgs) -> anyhow::Result<serde_json::Value> {
     let mut fleet = Fleet::new(args.series, 42);
-    let n = fleet.series.len();
+    let n = fleet.labels.len();
     let head = Head::new(HeadOptions {
         retention_ms: args.duration_s * 1000 + 60_000,
         max_series: n * 2,
         ..HeadOptions::default()
     });
-    let pairs: Vec<Vec<(&str, &str)>> = fleet
-        .series
+    let labels = std::mem::take(&mut fleet.labels);
+    let pairs: Vec<Vec<(&str, &str)>> = labels
         .iter()
-        .map(|s| s.labels.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect())
+        .map(|l| l.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect())
         .collect();
     let base_ms = 1_700_000_000_000i64;
     let mut values = Vec::with_capacity(n);

@@ -35,18 +35,19 @@ impl Rng {
     }
 }
 
-/// One series: labels sorted by name, and the state its next value grows from.
-pub struct SeriesGen {
-    pub labels: Vec<(String, String)>,
+/// The state one series' next value grows from.
+struct SeriesGen {
     metric: usize,
     /// Typical growth per second (cores, bytes/s) or the gauge's level.
     rate: f64,
     value: f64,
 }
 
-/// All series of the fleet.
+/// All series of the fleet: label sets (sorted by name) and value generators, kept apart so
+/// label borrows can outlive value steps.
 pub struct Fleet {
-    pub series: Vec<SeriesGen>,
+    pub labels: Vec<Vec<(String, String)>>,
+    series: Vec<SeriesGen>,
     rng: Rng,
 }
 
@@ -56,15 +57,30 @@ impl Fleet {
         let mut rng = Rng::new(seed);
         let containers = (series / METRICS.len()).max(1);
         let mut out = Vec::with_capacity(containers * METRICS.len());
+        let mut label_sets = Vec::with_capacity(containers * METRICS.len());
         for c in 0..containers {
             let namespace = format!("team-{:02}", c % 40);
             let deployment = format!("svc-{}", c / 3 % 2000);
-            let pod = format!("{deployment}-{:08x}-{:05x}", (c as u64).wrapping_mul(2654435761) & 0xffff_ffff, c % 99991);
+            let pod = format!(
+                "{deployment}-{:08x}-{:05x}",
+                (c as u64).wrapping_mul(2654435761) & 0xffff_ffff,
+                c % 99991
+            );
             let container = ["app", "sidecar", "proxy"][c % 3];
             let node = format!("ip-10-0-{}-{}.ec2.internal", c / 110 % 250, c % 110);
-            let uid = format!("{:08x}-{:04x}-{:04x}-{:012x}", rng.next_u64() as u32, c % 65536, 4000 + c % 1000, rng.next_u64() & 0xffff_ffff_ffff);
+            let uid = format!(
+                "{:08x}-{:04x}-{:04x}-{:012x}",
+                rng.next_u64() as u32,
+                c % 65536,
+                4000 + c % 1000,
+                rng.next_u64() & 0xffff_ffff_ffff
+            );
             let id = format!("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice/cri-containerd-{:016x}.scope", uid.replace('-', "_"), rng.next_u64());
-            let image = format!("registry.example.com/{namespace}/{container}:v1.{}.{}", c % 17, c % 5);
+            let image = format!(
+                "registry.example.com/{namespace}/{container}:v1.{}.{}",
+                c % 17,
+                c % 5
+            );
             for (metric, name) in METRICS.iter().enumerate() {
                 let mut labels = vec![
                     ("__name__".to_string(), name.to_string()),
@@ -86,10 +102,19 @@ impl Fleet {
                     3 => (1e3 + 1e6 * rng.unit(), (1e9 * rng.unit()).round()),
                     _ => (0.0, 0.0),
                 };
-                out.push(SeriesGen { labels, metric, rate, value });
+                label_sets.push(labels);
+                out.push(SeriesGen {
+                    metric,
+                    rate,
+                    value,
+                });
             }
         }
-        Fleet { series: out, rng }
+        Fleet {
+            labels: label_sets,
+            series: out,
+            rng,
+        }
     }
 
     /// Advances every series by `dt_s` seconds, writing the new values into `values`.
@@ -97,7 +122,7 @@ impl Fleet {
         values.clear();
         let rng = &mut self.rng;
         for s in &mut self.series {
-            let restart = rng.next_u64() % 2_000_000 == 0;
+            let restart = rng.next_u64().is_multiple_of(2_000_000);
             s.value = match s.metric {
                 _ if restart && s.metric != 2 => 0.0,
                 0 => {
@@ -121,7 +146,7 @@ impl Fleet {
                 }
                 3 => s.value + (s.rate * dt_s * (0.5 + rng.unit())).round(),
                 _ => {
-                    if rng.next_u64() % 500_000 == 0 {
+                    if rng.next_u64().is_multiple_of(500_000) {
                         s.value + 1.0
                     } else {
                         s.value

@@ -16,7 +16,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-const DEFAULT_QUERY: &str = "sum by (namespace, pod) (rate(container_cpu_usage_seconds_total[30s]))";
+const DEFAULT_QUERY: &str =
+    "sum by (namespace, pod) (rate(container_cpu_usage_seconds_total[30s]))";
 
 #[derive(Parser)]
 #[command(name = "tachyscale-loadtest", about)]
@@ -72,9 +73,19 @@ enum Bench {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let result = match cli.bench {
-        Bench::Engine { series, duration_s, threads, queries, query } => {
-            engine::run(&engine::EngineArgs { series, duration_s, threads, queries, query })?
-        }
+        Bench::Engine {
+            series,
+            duration_s,
+            threads,
+            queries,
+            query,
+        } => engine::run(&engine::EngineArgs {
+            series,
+            duration_s,
+            threads,
+            queries,
+            query,
+        })?,
         Bench::Compare {
             store_bin,
             prometheus_bin,

@@ -22,7 +22,12 @@ pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
         .map(|(_, r)| r)
         .ok_or_else(|| anyhow::anyhow!("malformed /proc/{pid}/stat"))?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     // Linux reports these in USER_HZ, 100 on every mainstream architecture.
     let total = ticks(11) + ticks(12);
     Ok(Duration::from_millis(total * 10))

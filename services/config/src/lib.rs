@@ -84,7 +84,10 @@ pub fn at_least<T: PartialOrd + std::fmt::Display>(
     min: T,
 ) -> Result<T, FieldError> {
     if value < min {
-        return Err(FieldError::new(field, format!("must be at least {min}, got {value}")));
+        return Err(FieldError::new(
+            field,
+            format!("must be at least {min}, got {value}"),
+        ));
     }
     Ok(value)
 }
@@ -117,14 +120,18 @@ mod tests {
 
     #[test]
     fn type_errors_name_the_field_path_and_line() {
-        let err = parse::<Raw, Settings>("inner:\n  count: many\n").err().unwrap();
+        let err = parse::<Raw, Settings>("inner:\n  count: many\n")
+            .err()
+            .unwrap();
         assert_eq!(err.field, "inner.count");
         assert!(err.reason.contains("line 2"), "{}", err.reason);
     }
 
     #[test]
     fn unknown_fields_are_refused() {
-        let err = parse::<Raw, Settings>("inner:\n  cuont: 1\n").err().unwrap();
+        let err = parse::<Raw, Settings>("inner:\n  cuont: 1\n")
+            .err()
+            .unwrap();
         assert_eq!(err.field, "inner.cuont");
         assert!(err.reason.contains("cuont"), "{}", err.reason);
     }
@@ -134,5 +141,7 @@ mod tests {
         let err = parse::<Raw, Settings>("inner: {count: 0}").err().unwrap();
         assert_eq!(err.to_string(), "inner.count: must be at least 1, got 0");
         assert!(parse::<Raw, Settings>("").is_err());
+        let ok = parse::<Raw, Settings>("inner: {count: 3}").ok().unwrap();
+        assert_eq!(ok.0, 3);
     }
 }

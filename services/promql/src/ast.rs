@@ -10,7 +10,7 @@ use std::fmt;
 use tachyscale_tsdb::{MatchOp, Matcher, METRIC_NAME};
 
 pub use crate::catalog::{AggregateOp, Function};
-use crate::gomath::{format_go_float, quote_go_string};
+use crate::gofmt::{format_go_float, quote_go_string};
 
 /// The type an expression evaluates to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -406,7 +406,10 @@ pub(crate) fn unary_operand_needs_parens(e: &Expr) -> bool {
 
 /// The parentheses `Display` adds around the left and right operands of a binary expression.
 pub(crate) fn binary_operand_parens(b: &BinaryExpr) -> (bool, bool) {
-    (lhs_needs_parens(b.op, &b.lhs), rhs_needs_parens(b.op, &b.rhs))
+    (
+        lhs_needs_parens(b.op, &b.lhs),
+        rhs_needs_parens(b.op, &b.rhs),
+    )
 }
 
 fn write_maybe_paren(f: &mut fmt::Formatter<'_>, e: &Expr, paren: bool) -> fmt::Result {

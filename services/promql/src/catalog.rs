@@ -188,7 +188,9 @@ impl Function {
 
     /// The index of the range-vector argument, for functions that take one.
     pub fn matrix_arg(self) -> Option<usize> {
-        self.arg_types().iter().position(|t| *t == ValueType::Matrix)
+        self.arg_types()
+            .iter()
+            .position(|t| *t == ValueType::Matrix)
     }
 }
 

@@ -76,7 +76,9 @@ pub enum EvalError {
     )]
     TooManyPoints { limit: usize },
 
-    #[error("zero or negative query resolution step widths are not accepted. Try a positive integer")]
+    #[error(
+        "zero or negative query resolution step widths are not accepted. Try a positive integer"
+    )]
     NonPositiveStep,
 
     #[error("end timestamp must not be before start time")]
@@ -101,7 +103,7 @@ impl EvalError {
             EvalError::DuplicateLabelset => "duplicate_labelset",
             EvalError::DuplicateMatch { .. } => "many_to_many",
             EvalError::ManyToOne => "many_to_one",
-            EvalError::InvalidRangeQueryType(_) => "invalid_expression_type",
+            EvalError::InvalidRangeQueryType(_) => "range_vector_in_range_query",
             EvalError::TooManyPoints { .. } => "too_many_points",
             EvalError::NonPositiveStep | EvalError::EndBeforeStart => "bad_range",
             EvalError::ParameterOverflow(_) => "bad_parameter",
@@ -130,7 +132,10 @@ mod tests {
     #[test]
     fn parse_error_counts_chars_from_one() {
         let err = ParseError::new(3, "unexpected end of input");
-        assert_eq!(err.to_string(), "parse error at char 4: unexpected end of input");
+        assert_eq!(
+            err.to_string(),
+            "parse error at char 4: unexpected end of input"
+        );
     }
 
     #[test]

@@ -1,11 +1,12 @@
-//! Go's float semantics, where they differ from Rust's.
+//! Go's float arithmetic, where it differs from Rust's.
 //!
-//! Prometheus is written in Go, and a few of Go's float routines disagree with the obvious Rust
+//! Prometheus is written in Go, and a few of Go's math routines disagree with the obvious Rust
 //! spelling: `math.Max`/`math.Min` propagate NaN (Rust's `f64::max` drops it), `math.Pow`
 //! computes integer powers by repeated squaring (so `x^3` can differ from libm's `pow` in the
-//! last bit), `strconv.ParseFloat` rejects out-of-range input that Rust turns into infinity,
-//! and `fmt`'s `%v` prints `1e+06` where Rust prints `1000000`. Keeping them together here lets
-//! the evaluator and the printer say "Go semantics" once instead of re-deriving them inline.
+//! last bit), and `math.Atan2`/`math.Log` are Go's own polynomial approximations. Answers are
+//! meant to be bit-identical to Prometheus', so these are ports of Go's algorithms (constants
+//! as in Go's source) rather than calls into the platform's libm. Go's text formats for
+//! numbers and strings live next door in [`crate::gofmt`].
 
 /// Go `math.Max`: +Inf wins over NaN, otherwise NaN wins; +0 beats -0.
 pub(crate) fn go_max(x: f64, y: f64) -> f64 {
@@ -70,7 +71,7 @@ fn frexp(x: f64) -> (f64, i64) {
 }
 
 /// Go `math.Ldexp`: `frac * 2^exp`, rounding once into subnormals.
-fn ldexp(frac: f64, exp: i64) -> f64 {
+pub(crate) fn ldexp(frac: f64, exp: i64) -> f64 {
     if frac == 0.0 || frac.is_infinite() || frac.is_nan() {
         return frac;
     }
@@ -107,8 +108,10 @@ fn is_odd_int(x: f64) -> bool {
 
 /// Go `math.Pow` (Go 1.19/1.20 algorithm, used by Prometheus 2.42 for `^`).
 ///
-/// Integer exponents are computed by repeated squaring of the mantissa; the fractional part
-/// goes through `exp(yf * ln(x))`, where Rust's libm may differ from Go's in the last bit.
+/// Integer exponents are computed by repeated squaring of the mantissa, exactly as Go does.
+/// The fractional part goes through `exp(yf * log(x))` with Go's `log` algorithm but the
+/// platform's `exp` (Go's amd64 `Exp` is assembly), so a non-integer exponent can still
+/// differ from Prometheus in the last bit.
 pub(crate) fn go_pow(x: f64, y: f64) -> f64 {
     if y == 0.0 || x == 1.0 {
         return 1.0;
@@ -162,7 +165,7 @@ pub(crate) fn go_pow(x: f64, y: f64) -> f64 {
     if yf != 0.0 && x < 0.0 {
         return f64::NAN;
     }
-    if yi >= 9.223372036854775808e18 {
+    if yi >= (1u64 << 63) as f64 {
         if x == -1.0 {
             return 1.0;
         }
@@ -180,7 +183,7 @@ pub(crate) fn go_pow(x: f64, y: f64) -> f64 {
             yf -= 1.0;
             yi += 1.0;
         }
-        a1 = (yf * x.ln()).exp();
+        a1 = (yf * go_log(x)).exp();
     }
 
     let (mut x1, mut xe) = frexp(x);
@@ -210,6 +213,129 @@ pub(crate) fn go_pow(x: f64, y: f64) -> f64 {
     ldexp(a1, ae)
 }
 
+/// Go `math.Log` (the FreeBSD `e_log.c` algorithm Go implements, also in its amd64 assembly).
+#[allow(clippy::excessive_precision)] // constants digit for digit as in Go's source
+fn go_log(x: f64) -> f64 {
+    const LN2_HI: f64 = 6.93147180369123816490e-01;
+    const LN2_LO: f64 = 1.90821492927058770002e-10;
+    const L1: f64 = 6.666666666666735130e-01;
+    const L2: f64 = 3.999999999940941908e-01;
+    const L3: f64 = 2.857142874366239149e-01;
+    const L4: f64 = 2.222219843214978396e-01;
+    const L5: f64 = 1.818357216161805012e-01;
+    const L6: f64 = 1.531383769920937332e-01;
+    const L7: f64 = 1.479819860511658591e-01;
+    if x.is_nan() || x == f64::INFINITY {
+        return x;
+    }
+    if x < 0.0 {
+        return f64::NAN;
+    }
+    if x == 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    let (mut f1, mut ki) = frexp(x);
+    if f1 < std::f64::consts::SQRT_2 / 2.0 {
+        f1 *= 2.0;
+        ki -= 1;
+    }
+    let f = f1 - 1.0;
+    let k = ki as f64;
+    let s = f / (2.0 + f);
+    let s2 = s * s;
+    let s4 = s2 * s2;
+    let t1 = s2 * (L1 + s4 * (L3 + s4 * (L5 + s4 * L7)));
+    let t2 = s4 * (L2 + s4 * (L4 + s4 * L6));
+    let r = t1 + t2;
+    let hfsq = 0.5 * f * f;
+    k * LN2_HI - ((hfsq - (s * (hfsq + r) + k * LN2_LO)) - f)
+}
+
+/// Go `math.Atan2` (pure Go, from Cephes), bit-identical to Prometheus' `atan2` operator.
+pub(crate) fn go_atan2(y: f64, x: f64) -> f64 {
+    use std::f64::consts::PI;
+    if y.is_nan() || x.is_nan() {
+        return f64::NAN;
+    }
+    if y == 0.0 {
+        if x >= 0.0 && !x.is_sign_negative() {
+            return 0.0_f64.copysign(y);
+        }
+        return PI.copysign(y);
+    }
+    if x == 0.0 {
+        return (PI / 2.0).copysign(y);
+    }
+    if x.is_infinite() {
+        if x > 0.0 {
+            return if y.is_infinite() {
+                (PI / 4.0).copysign(y)
+            } else {
+                0.0_f64.copysign(y)
+            };
+        }
+        return if y.is_infinite() {
+            (3.0 * PI / 4.0).copysign(y)
+        } else {
+            PI.copysign(y)
+        };
+    }
+    if y.is_infinite() {
+        return (PI / 2.0).copysign(y);
+    }
+    let q = go_atan(y / x);
+    if x < 0.0 {
+        if q <= 0.0 {
+            return q + PI;
+        }
+        return q - PI;
+    }
+    q
+}
+
+fn go_atan(x: f64) -> f64 {
+    if x == 0.0 {
+        return x;
+    }
+    if x > 0.0 {
+        return reduced_atan(x);
+    }
+    -reduced_atan(-x)
+}
+
+/// Reduces a positive argument to `[0, 0.66]` for [`atan_series`].
+#[allow(clippy::excessive_precision)] // constants digit for digit as in Go's source
+fn reduced_atan(x: f64) -> f64 {
+    use std::f64::consts::PI;
+    const MORE_BITS: f64 = 6.123233995736765886130e-17; // pi/2 = PIO2 + MORE_BITS
+    const TAN_3PI_8: f64 = 2.41421356237309504880;
+    if x <= 0.66 {
+        return atan_series(x);
+    }
+    if x > TAN_3PI_8 {
+        return PI / 2.0 - atan_series(1.0 / x) + MORE_BITS;
+    }
+    PI / 4.0 + atan_series((x - 1.0) / (x + 1.0)) + 0.5 * MORE_BITS
+}
+
+#[allow(clippy::excessive_precision)] // constants digit for digit as in Go's source
+fn atan_series(x: f64) -> f64 {
+    const P0: f64 = -8.750608600031904122785e-01;
+    const P1: f64 = -1.615753718733365076637e+01;
+    const P2: f64 = -7.500855792314704667340e+01;
+    const P3: f64 = -1.228866684490136173410e+02;
+    const P4: f64 = -6.485021904942025371773e+01;
+    const Q0: f64 = 2.485846490142306297962e+01;
+    const Q1: f64 = 1.650270098316988542046e+02;
+    const Q2: f64 = 4.328810604912902668951e+02;
+    const Q3: f64 = 4.853903996359136964868e+02;
+    const Q4: f64 = 1.945506571482613964425e+02;
+    let mut z = x * x;
+    z = z * ((((P0 * z + P1) * z + P2) * z + P3) * z + P4)
+        / (((((z + Q0) * z + Q1) * z + Q2) * z + Q3) * z + Q4);
+    x * z + x
+}
+
 /// Go `time.Duration.Seconds()` for a whole number of milliseconds: whole seconds plus the
 /// remainder divided by 1e9 nanoseconds, which is not always bit-equal to `ms / 1000.0`.
 pub(crate) fn duration_seconds(ms: i64) -> f64 {
@@ -219,193 +345,9 @@ pub(crate) fn duration_seconds(ms: i64) -> f64 {
     sec as f64 + nsec as f64 / 1e9
 }
 
-/// Go `strconv.ParseFloat(s, 64)` success cases: decimal and hex-float syntax, `inf`,
-/// `infinity` and `nan` in any case, and no result at all where Go reports a range error.
-pub(crate) fn parse_go_float(s: &str) -> Option<f64> {
-    let (negative, body) = match s.as_bytes().first() {
-        Some(b'+') => (false, &s[1..]),
-        Some(b'-') => (true, &s[1..]),
-        _ => (false, s),
-    };
-    let lower = body.to_ascii_lowercase();
-    if lower == "inf" || lower == "infinity" {
-        return Some(if negative {
-            f64::NEG_INFINITY
-        } else {
-            f64::INFINITY
-        });
-    }
-    if lower == "nan" {
-        // Go accepts no sign in front of NaN.
-        return (s.len() == body.len()).then_some(f64::NAN);
-    }
-    let magnitude = if lower.starts_with("0x") {
-        parse_hex_float(&lower[2..])?
-    } else {
-        parse_decimal(body)?
-    };
-    Some(if negative { -magnitude } else { magnitude })
-}
-
-fn parse_decimal(body: &str) -> Option<f64> {
-    let bytes = body.as_bytes();
-    let mut i = 0;
-    let mut digits = 0;
-    while i < bytes.len() && bytes[i].is_ascii_digit() {
-        i += 1;
-        digits += 1;
-    }
-    if i < bytes.len() && bytes[i] == b'.' {
-        i += 1;
-        while i < bytes.len() && bytes[i].is_ascii_digit() {
-            i += 1;
-            digits += 1;
-        }
-    }
-    if digits == 0 {
-        return None;
-    }
-    if i < bytes.len() && (bytes[i] == b'e' || bytes[i] == b'E') {
-        i += 1;
-        if i < bytes.len() && (bytes[i] == b'+' || bytes[i] == b'-') {
-            i += 1;
-        }
-        let exp_start = i;
-        while i < bytes.len() && bytes[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == exp_start {
-            return None;
-        }
-    }
-    if i != bytes.len() {
-        return None;
-    }
-    let value: f64 = body.parse().ok()?;
-    // Go reports overflow as a range error rather than returning infinity.
-    value.is_finite().then_some(value)
-}
-
-/// Hex mantissa with a mandatory binary exponent (`1.8p3`), as Go requires.
-fn parse_hex_float(body: &str) -> Option<f64> {
-    let (mantissa, exponent) = body.split_once('p')?;
-    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    if int_part.is_empty() && frac_part.is_empty() {
-        return None;
-    }
-    let mut value: u64 = 0;
-    let mut exp2: i64 = 0;
-    let mut sticky = false;
-    for (is_frac, c) in int_part
-        .chars()
-        .map(|c| (false, c))
-        .chain(frac_part.chars().map(|c| (true, c)))
-    {
-        let d = c.to_digit(16)? as u64;
-        if value >> 58 == 0 {
-            value = value * 16 + d;
-            if is_frac {
-                exp2 -= 4;
-            }
-        } else {
-            sticky |= d != 0;
-            if !is_frac {
-                exp2 += 4;
-            }
-        }
-    }
-    let exp: i64 = exponent.parse().ok()?;
-    let mantissa = (value | u64::from(sticky)) as f64;
-    let result = ldexp(mantissa, exp.saturating_add(exp2));
-    result.is_finite().then_some(result)
-}
-
-/// Go `fmt`'s `%v` for a float64: shortest round-trip digits, with exponent notation when the
-/// decimal exponent is below -4 or at least 6, as `%g` does at shortest precision (`1e+06`,
-/// `123456`, `1e-05`), and `+Inf`, `-Inf`, `NaN`.
-pub(crate) fn format_go_float(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".to_string();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf" } else { "-Inf" }.to_string();
-    }
-    // Rust's `{:e}` yields the shortest round-trip digits: "-1.2345e6".
-    let sci = format!("{v:e}");
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let (negative, mantissa) = match mantissa.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, mantissa),
-    };
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    let mut out = String::new();
-    if negative {
-        out.push('-');
-    }
-    if !(-4..6).contains(&exp) {
-        out.push_str(&digits[..1]);
-        if digits.len() > 1 {
-            out.push('.');
-            out.push_str(&digits[1..]);
-        }
-        out.push('e');
-        out.push(if exp < 0 { '-' } else { '+' });
-        out.push_str(&format!("{:02}", exp.unsigned_abs()));
-        return out;
-    }
-    let point = exp + 1; // digits before the decimal point
-    if point <= 0 {
-        out.push_str("0.");
-        out.push_str(&"0".repeat(point.unsigned_abs() as usize));
-        out.push_str(&digits);
-    } else if point as usize >= digits.len() {
-        out.push_str(&digits);
-        out.push_str(&"0".repeat(point as usize - digits.len()));
-    } else {
-        out.push_str(&digits[..point as usize]);
-        out.push('.');
-        out.push_str(&digits[point as usize..]);
-    }
-    out
-}
-
-/// Go `strconv.Quote`-style double-quoted string, which the lexer reads back unchanged.
-pub(crate) fn quote_go_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c if c.is_control() => {
-                if (c as u32) < 0x10000 {
-                    out.push_str(&format!("\\u{:04x}", c as u32));
-                } else {
-                    out.push_str(&format!("\\U{:08x}", c as u32));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
     #[test]
     fn max_and_min_propagate_nan_like_go() {
         assert!(go_max(f64::NAN, 1.0).is_nan());
@@ -438,6 +380,23 @@ mod tests {
     }
 
     #[test]
+    fn atan2_and_log_match_go() {
+        // Values printed by Prometheus 2.42 for `v atan2 3` and `1.7 atan2 v`.
+        assert_eq!(go_atan2(7.25, 3.0), 1.1784561825793807);
+        assert_eq!(go_atan2(1e-5, 3.0), 3.3333333333209882e-6);
+        assert_eq!(go_atan2(1.7, 0.5), 1.2847448850775782);
+        assert_eq!(go_atan2(1.7, 100.0), 1.699836261724613e-2);
+        assert_eq!(go_atan2(0.0, -1.0), std::f64::consts::PI);
+        assert_eq!(go_atan2(-1.0, f64::NEG_INFINITY), -std::f64::consts::PI);
+        assert!(go_atan2(f64::NAN, 1.0).is_nan());
+        assert_eq!(go_log(1.0), 0.0);
+        assert_eq!(go_log(0.0), f64::NEG_INFINITY);
+        assert!(go_log(-1.0).is_nan());
+        // `3 ^ -2.7` as Prometheus 2.42 prints it (libm's log gives ...536e-2).
+        assert_eq!(go_pow(3.0, -2.7), 5.1495895196885515e-2);
+    }
+
+    #[test]
     fn frexp_and_ldexp_round_trip() {
         for x in [1.0, 3.5, -0.1, 1e300, 5e-324, 2.2250738585072014e-308] {
             let (f, e) = frexp(x);
@@ -451,46 +410,5 @@ mod tests {
         assert_eq!(duration_seconds(30_000), 30.0);
         assert_eq!(duration_seconds(1_500), 1.5);
         assert_eq!(duration_seconds(-1_500), -1.5);
-    }
-
-    #[test]
-    fn parse_float_accepts_what_go_accepts() {
-        assert_eq!(parse_go_float("1e3"), Some(1000.0));
-        assert_eq!(parse_go_float("+Inf"), Some(f64::INFINITY));
-        assert_eq!(parse_go_float("-inf"), Some(f64::NEG_INFINITY));
-        assert_eq!(parse_go_float("Infinity"), Some(f64::INFINITY));
-        assert!(parse_go_float("NaN").is_some_and(f64::is_nan));
-        assert_eq!(parse_go_float("+NaN"), None);
-        assert_eq!(parse_go_float(".5"), Some(0.5));
-        assert_eq!(parse_go_float("5."), Some(5.0));
-        assert_eq!(parse_go_float("0x1p-2"), Some(0.25));
-        assert_eq!(parse_go_float("0x1.8p1"), Some(3.0));
-        assert_eq!(parse_go_float("0x10"), None);
-        assert_eq!(parse_go_float("1e400"), None);
-        assert_eq!(parse_go_float(""), None);
-        assert_eq!(parse_go_float("1_000"), None);
-        assert_eq!(parse_go_float("abc"), None);
-        assert_eq!(parse_go_float("1e"), None);
-    }
-
-    #[test]
-    fn format_float_matches_go_percent_v() {
-        assert_eq!(format_go_float(1.0), "1");
-        assert_eq!(format_go_float(0.1), "0.1");
-        assert_eq!(format_go_float(123456.0), "123456");
-        assert_eq!(format_go_float(1_000_000.0), "1e+06");
-        assert_eq!(format_go_float(123456789.0), "1.23456789e+08");
-        assert_eq!(format_go_float(0.0001), "0.0001");
-        assert_eq!(format_go_float(0.00001), "1e-05");
-        assert_eq!(format_go_float(-2.5), "-2.5");
-        assert_eq!(format_go_float(-0.0), "-0");
-        assert_eq!(format_go_float(f64::INFINITY), "+Inf");
-        assert_eq!(format_go_float(1e21), "1e+21");
-    }
-
-    #[test]
-    fn quote_escapes_quotes_and_controls() {
-        assert_eq!(quote_go_string("a\"b\\c\n"), r#""a\"b\\c\n""#);
-        assert_eq!(quote_go_string("\u{1}é"), "\"\\x01é\"");
     }
 }

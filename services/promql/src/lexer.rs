@@ -155,7 +155,8 @@ impl Lexer<'_> {
         }
         let start = self.pos;
         let Some(b) = self.peek() else {
-            return self.emit(Kind::Eof, start) && false;
+            self.emit(Kind::Eof, start);
+            return false;
         };
         self.pos += 1;
         let kind = match b {
@@ -221,7 +222,9 @@ impl Lexer<'_> {
             }
             b'"' | b'\'' | b'`' => return self.string(start, b),
             b':' if self.bracket_open => Kind::Colon,
-            b if b.is_ascii_digit() || (b == b'.' && self.peek().is_some_and(|d| d.is_ascii_digit())) => {
+            b if b.is_ascii_digit()
+                || (b == b'.' && self.peek().is_some_and(|d| d.is_ascii_digit())) =>
+            {
                 self.pos = start;
                 return self.number_or_duration(start);
             }
@@ -459,7 +462,10 @@ impl Lexer<'_> {
                 return Err("escape sequence not terminated".into());
             };
             let Some(v) = d.to_digit(base) else {
-                return Err(format!("illegal character U+{:04X} in escape sequence", d as u32));
+                return Err(format!(
+                    "illegal character U+{:04X} in escape sequence",
+                    d as u32
+                ));
             };
             self.pos += d.len_utf8();
             value = value * base + v;
@@ -513,14 +519,27 @@ mod tests {
         assert_eq!(kinds("nan"), vec![Kind::Number, Kind::Eof]);
         assert_eq!(
             kinds("{inf='1'}"),
-            vec![Kind::LBrace, Kind::Ident, Kind::Assign, Kind::Str, Kind::RBrace, Kind::Eof]
+            vec![
+                Kind::LBrace,
+                Kind::Ident,
+                Kind::Assign,
+                Kind::Str,
+                Kind::RBrace,
+                Kind::Eof
+            ]
         );
         assert_eq!(kinds("infinity"), vec![Kind::Ident, Kind::Eof]);
     }
 
     #[test]
     fn numbers_and_durations() {
-        assert_eq!(kinds("1.5e3 0x1f .5"), vec![Kind::Number; 3].into_iter().chain([Kind::Eof]).collect::<Vec<_>>());
+        assert_eq!(
+            kinds("1.5e3 0x1f .5"),
+            vec![Kind::Number; 3]
+                .into_iter()
+                .chain([Kind::Eof])
+                .collect::<Vec<_>>()
+        );
         assert_eq!(kinds("5m"), vec![Kind::Duration, Kind::Eof]);
         assert_eq!(kinds("1h30m"), vec![Kind::Duration, Kind::Eof]);
         assert_eq!(kinds("100ms"), vec![Kind::Duration, Kind::Eof]);
@@ -567,7 +586,10 @@ mod tests {
 
     #[test]
     fn comments_run_to_end_of_line() {
-        assert_eq!(kinds("a # comment\n+ b"), vec![Kind::Ident, Kind::Add, Kind::Ident, Kind::Eof]);
+        assert_eq!(
+            kinds("a # comment\n+ b"),
+            vec![Kind::Ident, Kind::Add, Kind::Ident, Kind::Eof]
+        );
     }
 
     #[test]
@@ -587,6 +609,9 @@ mod tests {
                 Kind::Eof
             ]
         );
-        assert_eq!(lex("a =~ b")[1].value, "unexpected character after '=': '~'");
+        assert_eq!(
+            lex("a =~ b")[1].value,
+            "unexpected character after '=': '~'"
+        );
     }
 }

@@ -92,9 +92,17 @@ mod tests {
 
     #[test]
     fn errors_name_their_layer() {
-        assert_eq!(decode(b"\xff\xff\xff\xff\xff", 1 << 20).unwrap_err().reason(), "bad_snappy");
+        assert_eq!(
+            decode(b"\xff\xff\xff\xff\xff", 1 << 20)
+                .unwrap_err()
+                .reason(),
+            "bad_snappy"
+        );
         let not_proto = snap::raw::Encoder::new().compress_vec(b"\x0a\xff").unwrap();
-        assert_eq!(decode(&not_proto, 1 << 20).unwrap_err().reason(), "bad_protobuf");
+        assert_eq!(
+            decode(&not_proto, 1 << 20).unwrap_err().reason(),
+            "bad_protobuf"
+        );
         let big = encode(&request());
         assert_eq!(decode(&big, 4).unwrap_err().reason(), "body_too_large");
     }

@@ -184,7 +184,7 @@ impl TryFrom<RawStoreConfig> for StoreSettings {
 
     fn try_from(raw: RawStoreConfig) -> Result<Self, FieldError> {
         let w = raw.write;
-        let rate = (w.max_samples_per_second > 0).then(|| RateLimit {
+        let rate = (w.max_samples_per_second > 0).then_some(RateLimit {
             samples_per_second: w.max_samples_per_second as f64,
             burst_samples: if w.burst_samples > 0 {
                 w.burst_samples

@@ -22,7 +22,9 @@ pub enum SeriesError {
     MissingMetricName,
     #[error("metric name {name:?} is invalid (must match [a-zA-Z_:][a-zA-Z0-9_:]*)")]
     InvalidMetricName { name: String },
-    #[error("label name {name:?} at position {position} is invalid (must match [a-zA-Z_][a-zA-Z0-9_]*)")]
+    #[error(
+        "label name {name:?} at position {position} is invalid (must match [a-zA-Z_][a-zA-Z0-9_]*)"
+    )]
     InvalidLabelName { position: usize, name: String },
     #[error("label at position {position} has an empty name")]
     EmptyLabelName { position: usize },
@@ -193,7 +195,13 @@ impl IngestReport {
         self.rejected.contains_key("series_limit")
     }
 
-    fn refuse(&mut self, reason: &'static str, samples: u64, labels: &[Label], error: &dyn std::fmt::Display) {
+    fn refuse(
+        &mut self,
+        reason: &'static str,
+        samples: u64,
+        labels: &[Label],
+        error: &dyn std::fmt::Display,
+    ) {
         *self.rejected.entry(reason).or_default() += samples;
         if self.first_error.is_none() {
             self.first_error = Some(format!("series {}: {error}", describe(labels)));
@@ -251,7 +259,12 @@ pub fn ingest(head: &Head, request: &WriteRequest, limits: &WriteLimits) -> Inge
             continue;
         }
         pairs.clear();
-        pairs.extend(series.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())));
+        pairs.extend(
+            series
+                .labels
+                .iter()
+                .map(|l| (l.name.as_str(), l.value.as_str())),
+        );
         let stored = match appender.series(&pairs) {
             Ok(stored) => stored,
             Err(e) => {
@@ -271,9 +284,7 @@ pub fn ingest(head: &Head, request: &WriteRequest, limits: &WriteLimits) -> Inge
 
 /// Every reason an ingest can report, engine and wire together.
 pub fn all_reasons() -> impl Iterator<Item = &'static str> {
-    SeriesError::REASONS
-        .into_iter()
-        .chain(AppendError::REASONS)
+    SeriesError::REASONS.into_iter().chain(AppendError::REASONS)
 }
 
 #[cfg(test)]
@@ -314,12 +325,25 @@ mod tests {
         assert_eq!(check(&[]), "no_labels");
         assert_eq!(check(&[("job", "x")]), "missing_metric_name");
         assert_eq!(check(&[("__name__", "1x")]), "invalid_metric_name");
-        assert_eq!(check(&[("__name__", "x"), ("a-b", "1")]), "invalid_label_name");
+        assert_eq!(
+            check(&[("__name__", "x"), ("a-b", "1")]),
+            "invalid_label_name"
+        );
         assert_eq!(check(&[("__name__", "x"), ("a", "")]), "empty_label");
         assert_eq!(check(&[("", "v"), ("__name__", "x")]), "empty_label");
-        assert_eq!(check(&[("b", "1"), ("a", "2"), ("__name__", "x")]), "unsorted_labels");
-        assert_eq!(check(&[("__name__", "x"), ("a", "1"), ("a", "2")]), "duplicate_label");
-        assert!(validate_labels(&series(&[("__name__", "a:b_c"), ("le", "1")], &[]).labels, &l).is_ok());
+        assert_eq!(
+            check(&[("b", "1"), ("a", "2"), ("__name__", "x")]),
+            "unsorted_labels"
+        );
+        assert_eq!(
+            check(&[("__name__", "x"), ("a", "1"), ("a", "2")]),
+            "duplicate_label"
+        );
+        assert!(validate_labels(
+            &series(&[("__name__", "a:b_c"), ("le", "1")], &[]).labels,
+            &l
+        )
+        .is_ok());
     }
 
     #[test]

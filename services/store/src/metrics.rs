@@ -196,7 +196,12 @@ impl StoreMetrics {
         for reason in crate::ingest::all_reasons() {
             metrics.samples_rejected.with_label_values(&[reason]);
         }
-        for reason in ["bad_snappy", "bad_protobuf", "body_too_large", "rate_limited"] {
+        for reason in [
+            "bad_snappy",
+            "bad_protobuf",
+            "body_too_large",
+            "rate_limited",
+        ] {
             metrics.write_errors.with_label_values(&[reason]);
         }
         Ok(metrics)
@@ -213,7 +218,10 @@ impl StoreMetrics {
             ("write_max_body_bytes", w.max_body_bytes as f64),
             ("write_max_decoded_bytes", w.max_decoded_bytes as f64),
             ("write_max_samples_per_second", rate),
-            ("write_max_labels_per_series", w.max_labels_per_series as f64),
+            (
+                "write_max_labels_per_series",
+                w.max_labels_per_series as f64,
+            ),
             ("query_max_samples", q.max_samples as f64),
             ("query_max_concurrent", q.max_concurrent as f64),
             ("query_timeout_seconds", q.timeout.as_secs_f64()),
@@ -228,7 +236,9 @@ impl StoreMetrics {
         self.series.set(stats.series as i64);
         self.samples.set(stats.samples as i64);
         self.chunks.set(stats.chunks as i64);
-        let slack = stats.chunk_reserved_bytes.saturating_sub(stats.chunk_encoded_bytes);
+        let slack = stats
+            .chunk_reserved_bytes
+            .saturating_sub(stats.chunk_encoded_bytes);
         for (kind, bytes) in [
             ("chunks", stats.chunk_encoded_bytes),
             ("chunk_slack", slack),
@@ -240,10 +250,16 @@ impl StoreMetrics {
             self.memory.with_label_values(&[kind]).set(bytes as i64);
         }
         let counters = head.counters();
-        self.series_created
-            .inc_by(counters.series_created.saturating_sub(self.series_created.get()));
-        self.series_removed
-            .inc_by(counters.series_removed.saturating_sub(self.series_removed.get()));
+        self.series_created.inc_by(
+            counters
+                .series_created
+                .saturating_sub(self.series_created.get()),
+        );
+        self.series_removed.inc_by(
+            counters
+                .series_removed
+                .saturating_sub(self.series_removed.get()),
+        );
         let mut out = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
         Ok(String::from_utf8_lossy(&out).into_owned())

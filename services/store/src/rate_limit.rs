@@ -27,8 +27,8 @@ impl TokenBucket {
     pub fn try_take(&mut self, samples: usize, now_ms: i64) -> bool {
         if let Some(last) = self.last_refill_ms {
             let elapsed_s = (now_ms - last).max(0) as f64 / 1000.0;
-            self.tokens =
-                (self.tokens + elapsed_s * self.limit.samples_per_second).min(self.limit.burst_samples);
+            self.tokens = (self.tokens + elapsed_s * self.limit.samples_per_second)
+                .min(self.limit.burst_samples);
         }
         self.last_refill_ms = Some(now_ms);
         let wanted = samples as f64;

@@ -42,9 +42,15 @@ impl Store {
     }
 
     /// Serves on an already bound listener (tests bind `127.0.0.1:0`).
-    pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
         let state = self.state;
-        let addr = listener.local_addr().context("listener has no local address")?;
+        let addr = listener
+            .local_addr()
+            .context("listener has no local address")?;
         let gc = tokio::spawn(retention_loop(state.clone(), shutdown.clone()));
         state.set_ready(true);
         tracing::info!(%addr, "store listening");

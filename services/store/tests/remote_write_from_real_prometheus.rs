@@ -1,5 +1,6 @@
 //! A real Prometheus 2.42 scrapes itself every second and remote-writes to the store; the
 //! store must then answer queries about what it received.
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
 mod support;
 
@@ -27,28 +28,45 @@ async fn real_prometheus_remote_writes_into_the_store() {
     let prometheus = PrometheusProcess::start_on_port(&config, placeholder).await;
     let base = format!("http://{}", store.addr);
 
-    wait_until("up{job=\"prometheus\"} in the store", Duration::from_secs(60), || {
-        let base = base.clone();
-        async move {
-            let r = query(&base, "/api/v1/query", &[("query", "up{job=\"prometheus\"}".to_string())]).await;
-            result_len(&r) == 1
-        }
-    })
+    wait_until(
+        "up{job=\"prometheus\"} in the store",
+        Duration::from_secs(60),
+        || {
+            let base = base.clone();
+            async move {
+                let r = query(
+                    &base,
+                    "/api/v1/query",
+                    &[("query", "up{job=\"prometheus\"}".to_string())],
+                )
+                .await;
+                result_len(&r) == 1
+            }
+        },
+    )
     .await;
 
     // A counter Prometheus increments on every scrape must rate above zero in the store.
-    wait_until("a positive rate of scrapes", Duration::from_secs(60), || {
-        let base = base.clone();
-        async move {
-            let r = query(
-                &base,
-                "/api/v1/query",
-                &[("query", "rate(prometheus_target_interval_length_seconds_count[10s]) > 0".to_string())],
-            )
-            .await;
-            result_len(&r) >= 1
-        }
-    })
+    wait_until(
+        "a positive rate of scrapes",
+        Duration::from_secs(60),
+        || {
+            let base = base.clone();
+            async move {
+                let r = query(
+                    &base,
+                    "/api/v1/query",
+                    &[(
+                        "query",
+                        "rate(prometheus_target_interval_length_seconds_count[10s]) > 0"
+                            .to_string(),
+                    )],
+                )
+                .await;
+                result_len(&r) >= 1
+            }
+        },
+    )
     .await;
 
     let labels = query(&base, "/api/v1/label/job/values", &[]).await;
@@ -61,13 +79,24 @@ async fn real_prometheus_remote_writes_into_the_store() {
     .await;
     assert_eq!(series["data"][0]["version"], "2.42.0+ds", "{series}");
 
-    let metrics = http().get(store.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = http()
+        .get(store.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let ingested = metrics
         .lines()
         .find_map(|l| l.strip_prefix("tachyscale_store_samples_ingested_total "))
         .and_then(|v| v.parse::<f64>().ok())
         .unwrap_or(0.0);
-    assert!(ingested > 100.0, "store counted {ingested} samples\n{}", prometheus.log());
+    assert!(
+        ingested > 100.0,
+        "store counted {ingested} samples\n{}",
+        prometheus.log()
+    );
     drop(prometheus);
     store.stop().await;
 }

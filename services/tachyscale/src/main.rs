@@ -59,11 +59,19 @@ where
     let started = Instant::now();
     match tokio::time::timeout(deadline, task).await {
         Ok(result) => {
-            tracing::info!(role = name, elapsed_ms = started.elapsed().as_millis() as u64, "role stopped");
+            tracing::info!(
+                role = name,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "role stopped"
+            );
             result.context("role task panicked")?
         }
         Err(_) => {
-            tracing::warn!(role = name, deadline_ms = deadline.as_millis() as u64, "role did not stop in time");
+            tracing::warn!(
+                role = name,
+                deadline_ms = deadline.as_millis() as u64,
+                "role did not stop in time"
+            );
             Ok(())
         }
     }

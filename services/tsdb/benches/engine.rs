@@ -33,7 +33,10 @@ fn head_append(c: &mut Criterion) {
     let labels: Vec<Vec<(String, String)>> = (0..10_000)
         .map(|i| {
             vec![
-                ("__name__".to_string(), "container_cpu_usage_seconds_total".to_string()),
+                (
+                    "__name__".to_string(),
+                    "container_cpu_usage_seconds_total".to_string(),
+                ),
                 ("namespace".to_string(), format!("ns-{}", i % 40)),
                 ("pod".to_string(), format!("pod-{i}")),
             ]

@@ -36,7 +36,7 @@ pub(crate) fn range_function(
         Function::AvgOverTime => Some(avg_over_time(samples)),
         Function::MinOverTime => Some(min_over_time(samples)),
         Function::MaxOverTime => Some(max_over_time(samples)),
-        Function::SumOverTime => Some(samples.iter().fold(0.0, |sum, s| sum + s.value)),
+        Function::SumOverTime => Some(sum_over_time(samples)),
         Function::CountOverTime => Some(samples.len() as f64),
         Function::LastOverTime => samples.last().map(|s| s.value),
         Function::QuantileOverTime => {
@@ -136,26 +136,60 @@ fn instant_delta(samples: &[Sample], is_rate: bool) -> Option<f64> {
     Some(result)
 }
 
-/// Incremental mean that stays finite for large values and keeps an infinite mean infinite,
-/// as `funcAvgOverTime` and the `avg` aggregation do in 2.42 (no Kahan summation yet).
+/// Whether an incremental mean should ignore `value`: an infinite mean stays as it is when
+/// `value` is finite or the same infinity (subtracting it would turn the mean into NaN).
+fn mean_keeps_infinity(mean: f64, value: f64) -> bool {
+    mean.is_infinite()
+        && ((value.is_infinite() && (mean > 0.0) == (value > 0.0))
+            || (!value.is_infinite() && !value.is_nan()))
+}
+
+/// The incremental mean of the `avg` aggregation (engine.go in 2.42: plain, no compensation),
+/// dividing before subtracting so large values do not overflow.
 pub(crate) fn mean_step(mean: f64, value: f64, count: f64) -> f64 {
-    if mean.is_infinite() {
-        if value.is_infinite() && (mean > 0.0) == (value > 0.0) {
-            return mean;
-        }
-        if !value.is_infinite() && !value.is_nan() {
-            return mean;
-        }
+    if mean_keeps_infinity(mean, value) {
+        return mean;
     }
     mean + (value / count - mean / count)
 }
 
-fn avg_over_time(samples: &[Sample]) -> f64 {
-    let mut mean = 0.0;
-    for (i, s) in samples.iter().enumerate() {
-        mean = mean_step(mean, s.value, (i + 1) as f64);
+/// `kahanSumInc` from promql/functions.go: Neumaier's compensated summation step.
+fn kahan_step(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+    let t = sum + inc;
+    let c = if sum.abs() >= inc.abs() {
+        c + ((sum - t) + inc)
+    } else {
+        c + ((inc - t) + sum)
+    };
+    (t, c)
+}
+
+/// `funcSumOverTime` (2.42): compensated sum, the compensation dropped for infinite sums.
+fn sum_over_time(samples: &[Sample]) -> f64 {
+    let (mut sum, mut c) = (0.0, 0.0);
+    for s in samples {
+        (sum, c) = kahan_step(s.value, sum, c);
     }
-    mean
+    if sum.is_infinite() {
+        return sum;
+    }
+    sum + c
+}
+
+/// `funcAvgOverTime` (2.42): the incremental mean with compensated accumulation.
+fn avg_over_time(samples: &[Sample]) -> f64 {
+    let (mut mean, mut c) = (0.0, 0.0);
+    for (i, s) in samples.iter().enumerate() {
+        let count = (i + 1) as f64;
+        if mean_keeps_infinity(mean, s.value) {
+            continue;
+        }
+        (mean, c) = kahan_step(s.value / count - mean / count, mean, c);
+    }
+    if mean.is_infinite() {
+        return mean;
+    }
+    mean + c
 }
 
 fn min_over_time(samples: &[Sample]) -> f64 {
@@ -243,7 +277,12 @@ mod tests {
     fn rate_extrapolates_to_window_edges() {
         // Samples every 15s from 15s to 60s in a 60s window ending at 60s: 3 intervals of 15s
         // covering 45s; the start gap (15s) is under 1.1 * 15s so extrapolates fully.
-        let samples = [s(15_000, 10.0), s(30_000, 20.0), s(45_000, 30.0), s(60_000, 40.0)];
+        let samples = [
+            s(15_000, 10.0),
+            s(30_000, 20.0),
+            s(45_000, 30.0),
+            s(60_000, 40.0),
+        ];
         let v = rate_at(Function::Increase, &samples, 60_000, 60_000);
         // Counter zero point: 45s * 10/30 = 15s, not shorter than 15s.
         assert_eq!(v, Some(30.0 * (60.0 / 45.0)));
@@ -289,11 +328,20 @@ mod tests {
     #[test]
     fn irate_and_idelta_use_last_two_samples() {
         let samples = [s(0, 1.0), s(10_000, 50.0), s(15_000, 60.0)];
-        assert_eq!(rate_at(Function::Irate, &samples, 15_000, 60_000), Some(2.0));
-        assert_eq!(rate_at(Function::Idelta, &samples, 15_000, 60_000), Some(10.0));
+        assert_eq!(
+            rate_at(Function::Irate, &samples, 15_000, 60_000),
+            Some(2.0)
+        );
+        assert_eq!(
+            rate_at(Function::Idelta, &samples, 15_000, 60_000),
+            Some(10.0)
+        );
         let reset = [s(10_000, 50.0), s(15_000, 5.0)];
         assert_eq!(rate_at(Function::Irate, &reset, 15_000, 60_000), Some(1.0));
-        assert_eq!(rate_at(Function::Idelta, &reset, 15_000, 60_000), Some(-45.0));
+        assert_eq!(
+            rate_at(Function::Idelta, &reset, 15_000, 60_000),
+            Some(-45.0)
+        );
     }
 
     #[test]
@@ -318,6 +366,19 @@ mod tests {
         assert_eq!(max_over_time(&samples), 5.0);
         let later_nan = [s(1, 5.0), s(2, f64::NAN)];
         assert_eq!(max_over_time(&later_nan), 5.0);
+    }
+
+    #[test]
+    fn sum_over_time_compensates_rounding() {
+        // Plain summation loses the 1.0 entirely; Neumaier's compensation keeps it.
+        let samples = [s(1, 1e100), s(2, 1.0), s(3, -1e100)];
+        assert_eq!(sum_over_time(&samples), 1.0);
+        let samples = [s(1, 0.1), s(2, 0.2), s(3, 0.3)];
+        assert_eq!(sum_over_time(&samples), 0.6);
+        assert_eq!(
+            sum_over_time(&[s(1, f64::INFINITY), s(2, 1.0)]),
+            f64::INFINITY
+        );
     }
 
     #[test]

@@ -12,7 +12,11 @@ use super::params::Params;
 use super::{json, AppState};
 
 /// Label sets of every series matching any `match[]` selector within `start`..`end`.
-fn matching_series(state: &AppState, params: &Params, selectors: &[&str]) -> Result<Vec<Labels>, ApiError> {
+fn matching_series(
+    state: &AppState,
+    params: &Params,
+    selectors: &[&str],
+) -> Result<Vec<Labels>, ApiError> {
     let start_ms = params.time_ms("start")?.unwrap_or(i64::MIN);
     let end_ms = params.time_ms("end")?.unwrap_or(i64::MAX);
     let matcher_sets = selectors

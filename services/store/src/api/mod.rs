@@ -116,8 +116,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/write", post(write::receive))
         .route("/api/v1/query", get(query::instant).post(query::instant))
         .route("/api/v1/query_range", get(query::range).post(query::range))
-        .route("/api/v1/series", get(metadata::series).post(metadata::series))
-        .route("/api/v1/labels", get(metadata::label_names).post(metadata::label_names))
+        .route(
+            "/api/v1/series",
+            get(metadata::series).post(metadata::series),
+        )
+        .route(
+            "/api/v1/labels",
+            get(metadata::label_names).post(metadata::label_names),
+        )
         .route("/api/v1/label/{name}/values", get(metadata::label_values))
         .route("/metrics", get(ops::metrics))
         .route("/healthz", get(ops::healthz))

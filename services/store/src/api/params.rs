@@ -50,9 +50,9 @@ impl Params {
     pub fn time_ms(&self, name: &str) -> Result<Option<i64>, ApiError> {
         match self.get(name).filter(|v| !v.is_empty()) {
             None => Ok(None),
-            Some(raw) => parse_time_ms(raw)
-                .map(Some)
-                .map_err(|reason| ApiError::BadData(format!("invalid parameter \"{name}\": {reason}"))),
+            Some(raw) => parse_time_ms(raw).map(Some).map_err(|reason| {
+                ApiError::BadData(format!("invalid parameter \"{name}\": {reason}"))
+            }),
         }
     }
 }
@@ -77,40 +77,14 @@ pub fn parse_duration_ms(raw: &str) -> Result<i64, String> {
     if let Ok(seconds) = raw.parse::<f64>() {
         let millis = seconds * 1000.0;
         if !millis.is_finite() || millis.abs() >= i64::MAX as f64 {
-            return Err(format!("cannot parse {raw:?} to a valid duration. It overflows int64"));
+            return Err(format!(
+                "cannot parse {raw:?} to a valid duration. It overflows int64"
+            ));
         }
         return Ok(millis.round() as i64);
     }
     tachyscale_promql::parse_duration(raw)
         .map_err(|_| format!("cannot parse {raw:?} to a valid duration"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_accept_float_seconds_and_rfc3339() {
-        assert_eq!(parse_time_ms("1435781451.781"), Ok(1_435_781_451_781));
-        assert_eq!(parse_time_ms("1435781451"), Ok(1_435_781_451_000));
-        assert_eq!(parse_time_ms("2015-07-01T20:10:51.781Z"), Ok(1_435_781_451_781));
-        assert!(parse_time_ms("yesterday").is_err());
-    }
-
-    #[test]
-    fn durations_accept_seconds_and_promql_units() {
-        assert_eq!(parse_duration_ms("15"), Ok(15_000));
-        assert_eq!(parse_duration_ms("0.5"), Ok(500));
-        assert_eq!(parse_duration_ms("1m30s"), Ok(90_000));
-        assert!(parse_duration_ms("1x").is_err());
-    }
-
-    #[test]
-    fn repeated_parameters_are_all_kept() {
-        let p = Params::parse(Some("match[]=a&match[]=b&start=1"), Some(b"match[]=c"));
-        assert_eq!(p.all("match[]"), vec!["c", "a", "b"]);
-        assert_eq!(p.get("start"), Some("1"));
-    }
 }
 
 /// Largest form-encoded POST body a query endpoint reads; PromQL text is small.
@@ -139,5 +113,36 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for Params {
             None
         };
         Ok(Params::parse(query.as_deref(), body.as_deref()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_accept_float_seconds_and_rfc3339() {
+        assert_eq!(parse_time_ms("1435781451.781"), Ok(1_435_781_451_781));
+        assert_eq!(parse_time_ms("1435781451"), Ok(1_435_781_451_000));
+        assert_eq!(
+            parse_time_ms("2015-07-01T20:10:51.781Z"),
+            Ok(1_435_781_451_781)
+        );
+        assert!(parse_time_ms("yesterday").is_err());
+    }
+
+    #[test]
+    fn durations_accept_seconds_and_promql_units() {
+        assert_eq!(parse_duration_ms("15"), Ok(15_000));
+        assert_eq!(parse_duration_ms("0.5"), Ok(500));
+        assert_eq!(parse_duration_ms("1m30s"), Ok(90_000));
+        assert!(parse_duration_ms("1x").is_err());
+    }
+
+    #[test]
+    fn repeated_parameters_are_all_kept() {
+        let p = Params::parse(Some("match[]=a&match[]=b&start=1"), Some(b"match[]=c"));
+        assert_eq!(p.all("match[]"), vec!["c", "a", "b"]);
+        assert_eq!(p.get("start"), Some("1"));
     }
 }

@@ -114,9 +114,14 @@ where
         Err(_) => Err(ApiError::Timeout(format!(
             "query timed out in expression evaluation after {timeout:?}"
         ))),
-        Ok(Err(join_error)) => Err(ApiError::Internal(format!("query evaluation failed: {join_error}"))),
+        Ok(Err(join_error)) => Err(ApiError::Internal(format!(
+            "query evaluation failed: {join_error}"
+        ))),
         Ok(Ok(Err(eval_error))) => {
-            metrics.query_errors.with_label_values(&[eval_error.reason()]).inc();
+            metrics
+                .query_errors
+                .with_label_values(&[eval_error.reason()])
+                .inc();
             Err(eval_error_to_api(eval_error))
         }
         Ok(Ok(Ok(value))) => Ok(value),

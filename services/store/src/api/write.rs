@@ -50,7 +50,10 @@ async fn receive_inner(state: &AppState, request: Request) -> Response {
             return refuse(
                 "body_too_large",
                 StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body exceeds the limit of {} bytes", limits.max_body_bytes),
+                format!(
+                    "request body exceeds the limit of {} bytes",
+                    limits.max_body_bytes
+                ),
             )
         }
     };
@@ -82,7 +85,11 @@ async fn receive_inner(state: &AppState, request: Request) -> Response {
     let report = tokio::task::spawn_blocking(move || ingest(&head, &decoded, &write_limits)).await;
     match report {
         Ok(report) => answer(state, report),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("ingest failed: {e}")).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("ingest failed: {e}"),
+        )
+            .into_response(),
     }
 }
 
@@ -90,7 +97,10 @@ fn answer(state: &AppState, report: IngestReport) -> Response {
     let metrics = state.metrics();
     metrics.samples_ingested.inc_by(report.accepted);
     for (reason, n) in &report.rejected {
-        metrics.samples_rejected.with_label_values(&[reason]).inc_by(*n);
+        metrics
+            .samples_rejected
+            .with_label_values(&[reason])
+            .inc_by(*n);
     }
     if report.rejected.is_empty() {
         return StatusCode::NO_CONTENT.into_response();

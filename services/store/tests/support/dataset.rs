@@ -51,7 +51,11 @@ fn times(rng: &mut Rng, from_ms: i64, to_ms: i64, interval_ms: i64, jitter_ms: u
     let mut out = Vec::new();
     let mut t = from_ms;
     while t <= to_ms {
-        let jitter = if jitter_ms > 0 { rng.below(jitter_ms) as i64 } else { 0 };
+        let jitter = if jitter_ms > 0 {
+            rng.below(jitter_ms) as i64
+        } else {
+            0
+        };
         out.push(t + jitter);
         t += interval_ms;
     }
@@ -69,17 +73,29 @@ fn generate() -> Vec<SeriesData> {
             for code in ["200", "500"] {
                 let mut s = series(
                     "http_requests_total",
-                    &[("job", "api"), ("instance", instance), ("method", method), ("code", code)],
+                    &[
+                        ("job", "api"),
+                        ("instance", instance),
+                        ("method", method),
+                        ("code", code),
+                    ],
                 );
                 let mut errors = series(
                     "http_errors_total",
-                    &[("job", "api"), ("instance", instance), ("method", method), ("code", code)],
+                    &[
+                        ("job", "api"),
+                        ("instance", instance),
+                        ("method", method),
+                        ("code", code),
+                    ],
                 );
                 let mut value = rng.below(1000) as f64;
                 let mut err_value = 0.0;
                 for t in times(&mut rng, 0, SPAN_MS, 15_000, 300) {
                     let reset = (instance == "i1" && (600_000..615_000).contains(&t))
-                        || (instance == "i3" && ((400_000..415_000).contains(&t) || (1_200_000..1_215_000).contains(&t)));
+                        || (instance == "i3"
+                            && ((400_000..415_000).contains(&t)
+                                || (1_200_000..1_215_000).contains(&t)));
                     if reset {
                         value = rng.below(5) as f64;
                         err_value = 0.0;
@@ -99,7 +115,10 @@ fn generate() -> Vec<SeriesData> {
     // Fractional CPU counters, aligned 5 s scrapes.
     for instance in ["i0", "i1"] {
         for mode in ["user", "system", "idle"] {
-            let mut s = series("node_cpu_seconds_total", &[("instance", instance), ("mode", mode)]);
+            let mut s = series(
+                "node_cpu_seconds_total",
+                &[("instance", instance), ("mode", mode)],
+            );
             let mut value = 1000.0 * rng.unit();
             for t in times(&mut rng, 0, SPAN_MS, 5_000, 0) {
                 value += 5.0 * rng.unit();
@@ -110,8 +129,16 @@ fn generate() -> Vec<SeriesData> {
     }
 
     // Gauges with drift; negative and fractional values.
-    for (instance, pod) in [("i0", "web-1"), ("i0", "web-2"), ("i1", "db-1"), ("i2", "cache-1")] {
-        let mut s = series("memory_usage_bytes", &[("instance", instance), ("pod", pod), ("namespace", "prod")]);
+    for (instance, pod) in [
+        ("i0", "web-1"),
+        ("i0", "web-2"),
+        ("i1", "db-1"),
+        ("i2", "cache-1"),
+    ] {
+        let mut s = series(
+            "memory_usage_bytes",
+            &[("instance", instance), ("pod", pod), ("namespace", "prod")],
+        );
         let mut value = 1e8 + 1e7 * rng.unit();
         for t in times(&mut rng, 0, SPAN_MS, 10_000, 50) {
             value += 1e6 * (rng.unit() - 0.5);
@@ -137,14 +164,27 @@ fn generate() -> Vec<SeriesData> {
     }
 
     // Histogram (cumulative buckets, _sum, _count) per instance.
-    let bounds = ["0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"];
+    let bounds = [
+        "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf",
+    ];
     for instance in ["i0", "i1", "i2"] {
         let mut buckets: Vec<SeriesData> = bounds
             .iter()
-            .map(|le| series("request_duration_seconds_bucket", &[("job", "api"), ("instance", instance), ("le", le)]))
+            .map(|le| {
+                series(
+                    "request_duration_seconds_bucket",
+                    &[("job", "api"), ("instance", instance), ("le", le)],
+                )
+            })
             .collect();
-        let mut sum = series("request_duration_seconds_sum", &[("job", "api"), ("instance", instance)]);
-        let mut count = series("request_duration_seconds_count", &[("job", "api"), ("instance", instance)]);
+        let mut sum = series(
+            "request_duration_seconds_sum",
+            &[("job", "api"), ("instance", instance)],
+        );
+        let mut count = series(
+            "request_duration_seconds_count",
+            &[("job", "api"), ("instance", instance)],
+        );
         let mut counts = vec![0.0; bounds.len()];
         let mut total_sum = 0.0;
         for t in times(&mut rng, 0, SPAN_MS, 15_000, 100) {
@@ -152,7 +192,11 @@ fn generate() -> Vec<SeriesData> {
                 let observed = 0.002 * (1.0 + rng.unit() * 2000.0).powf(1.2) / 10.0;
                 total_sum += observed;
                 for (i, le) in bounds.iter().enumerate() {
-                    let bound: f64 = if *le == "+Inf" { f64::INFINITY } else { le.parse().unwrap_or(0.0) };
+                    let bound: f64 = if *le == "+Inf" {
+                        f64::INFINITY
+                    } else {
+                        le.parse().unwrap_or(0.0)
+                    };
                     if observed <= bound {
                         counts[i] += 1.0;
                     }
@@ -171,7 +215,7 @@ fn generate() -> Vec<SeriesData> {
 
     // Series that come and go.
     let stale = stale_nan();
-    let mut batch = |id: &str, spans: &[(i64, i64, bool)], rng: &mut Rng| {
+    let batch = |id: &str, spans: &[(i64, i64, bool)], rng: &mut Rng| {
         let mut s = series("batch_jobs_running", &[("job", "batch"), ("id", id)]);
         for &(from, to, marker) in spans {
             let mut last = from;
@@ -188,15 +232,34 @@ fn generate() -> Vec<SeriesData> {
     all.push(batch("1", &[(0, 600_000, true)], &mut rng));
     all.push(batch("2", &[(300_000, 900_000, false)], &mut rng));
     all.push(batch("3", &[(1_200_000, SPAN_MS, false)], &mut rng));
-    all.push(batch("4", &[(0, 300_000, true), (700_000, 1_000_000, true), (1_500_000, 1_700_000, false)], &mut rng));
+    all.push(batch(
+        "4",
+        &[
+            (0, 300_000, true),
+            (700_000, 1_000_000, true),
+            (1_500_000, 1_700_000, false),
+        ],
+        &mut rng,
+    ));
 
     // NaN and ±Inf values amid ordinary ones.
     let mut nan = series("odd_values", &[("kind", "nan")]);
     let mut inf = series("odd_values", &[("kind", "inf")]);
     let mut zero = series("odd_values", &[("kind", "zero")]);
-    for (i, t) in times(&mut rng, 0, SPAN_MS, 20_000, 0).into_iter().enumerate() {
-        nan.samples.push((t, if i % 7 == 3 { f64::NAN } else { i as f64 }));
-        inf.samples.push((t, match i % 9 { 2 => f64::INFINITY, 5 => f64::NEG_INFINITY, _ => i as f64 * 0.5 }));
+    for (i, t) in times(&mut rng, 0, SPAN_MS, 20_000, 0)
+        .into_iter()
+        .enumerate()
+    {
+        nan.samples
+            .push((t, if i % 7 == 3 { f64::NAN } else { i as f64 }));
+        inf.samples.push((
+            t,
+            match i % 9 {
+                2 => f64::INFINITY,
+                5 => f64::NEG_INFINITY,
+                _ => i as f64 * 0.5,
+            },
+        ));
         zero.samples.push((t, 0.0));
     }
     all.extend([nan, inf, zero]);
@@ -219,13 +282,19 @@ pub fn requests(base_ms: i64) -> Vec<WriteRequest> {
                             .samples
                             .iter()
                             .filter(|(t, _)| (from..to).contains(t))
-                            .map(|&(t, value)| Sample { value, timestamp: base_ms + t })
+                            .map(|&(t, value)| Sample {
+                                value,
+                                timestamp: base_ms + t,
+                            })
                             .collect();
                         (!samples.is_empty()).then(|| TimeSeries {
                             labels: s
                                 .labels
                                 .iter()
-                                .map(|(name, value)| Label { name: name.clone(), value: value.clone() })
+                                .map(|(name, value)| Label {
+                                    name: name.clone(),
+                                    value: value.clone(),
+                                })
                                 .collect(),
                             samples,
                         })

@@ -1,6 +1,6 @@
 //! Shared pieces of the store's integration tests: an in-process store on a free loopback
 //! port, a real Prometheus process, remote-write and query clients, polling with timeouts.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 pub mod dataset;
 pub mod prom_json;
@@ -158,7 +158,10 @@ impl PrometheusProcess {
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let child = Command::new(prometheus_bin())
             .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
             .arg(format!("--web.listen-address={addr}"))
             .args(extra_flags)
             .stdout(Stdio::null())
@@ -195,11 +198,11 @@ impl Drop for PrometheusProcess {
     }
 }
 
-/// Runs a query against a Prometheus-compatible API; returns the parsed JSON body.
+/// GETs a Prometheus-compatible API endpoint; returns the parsed JSON body.
 pub async fn query(base: &str, path: &str, params: &[(&str, String)]) -> serde_json::Value {
     let response = http()
-        .post(format!("{base}{path}"))
-        .form(params)
+        .get(format!("{base}{path}"))
+        .query(params)
         .send()
         .await
         .unwrap();

@@ -84,7 +84,12 @@ fn compare_points(labels: &str, ours: &Points, theirs: &Points) -> Result<(), St
 
 /// `Ok` when the responses agree; otherwise a description of the first difference.
 pub fn compare(ours: &Value, theirs: &Value) -> Result<(), String> {
-    let status = |v: &Value| v.get("status").and_then(Value::as_str).unwrap_or("").to_string();
+    let status = |v: &Value| {
+        v.get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     if status(ours) != status(theirs) {
         return Err(format!("status differs: ours {ours}, prometheus {theirs}"));
     }
@@ -93,7 +98,9 @@ pub fn compare(ours: &Value, theirs: &Value) -> Result<(), String> {
         return if kind(ours) == kind(theirs) {
             Ok(())
         } else {
-            Err(format!("error types differ: ours {ours}, prometheus {theirs}"))
+            Err(format!(
+                "error types differ: ours {ours}, prometheus {theirs}"
+            ))
         };
     }
     let data = |v: &Value| v.get("data").cloned().unwrap_or(Value::Null);
@@ -126,5 +133,14 @@ pub fn compare(ours: &Value, theirs: &Value) -> Result<(), String> {
             Ok(())
         }
         other => Err(format!("unknown result type {other:?}")),
+    }
+}
+
+/// Whether a success response carries at least one sample.
+pub fn has_data(response: &Value) -> bool {
+    let result = &response["data"]["result"];
+    match response["data"]["resultType"].as_str() {
+        Some("scalar") | Some("string") => true,
+        _ => result.as_array().is_some_and(|r| !r.is_empty()),
     }
 }
