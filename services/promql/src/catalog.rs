@@ -33,7 +33,8 @@ pub enum Function {
     HistogramQuantile,
 }
 
-const ALL_FUNCTIONS: [Function; 21] = [
+/// Every supported function, in catalog order.
+pub(crate) const ALL_FUNCTIONS: [Function; 21] = [
     Function::Rate,
     Function::Irate,
     Function::Increase,

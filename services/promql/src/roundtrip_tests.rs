@@ -148,30 +148,6 @@ const AGGREGATIONS: &[AggregateOp] = &[
     AggregateOp::Bottomk,
 ];
 
-const FUNCTIONS: &[Function] = &[
-    Function::Rate,
-    Function::Irate,
-    Function::Increase,
-    Function::Delta,
-    Function::Idelta,
-    Function::AvgOverTime,
-    Function::MinOverTime,
-    Function::MaxOverTime,
-    Function::SumOverTime,
-    Function::CountOverTime,
-    Function::LastOverTime,
-    Function::QuantileOverTime,
-    Function::Scalar,
-    Function::Vector,
-    Function::Abs,
-    Function::Ceil,
-    Function::Floor,
-    Function::Round,
-    Function::ClampMin,
-    Function::ClampMax,
-    Function::HistogramQuantile,
-];
-
 fn label_list() -> impl Strategy<Value = Vec<String>> {
     prop::collection::vec(prop::sample::select(LABELS).prop_map(str::to_string), 0..3)
 }
@@ -254,7 +230,7 @@ fn expr() -> impl Strategy<Value = Expr> {
                     grouping: g.map(|(without, labels)| Grouping { without, labels }),
                 })),
             (
-                prop::sample::select(FUNCTIONS),
+                prop::sample::select(&crate::catalog::ALL_FUNCTIONS[..]),
                 inner.clone(),
                 inner,
                 matrix(),

@@ -173,9 +173,11 @@ impl XorEncoder {
         }
     }
 
-    /// Empties the chunk for reuse, keeping its buffer's capacity.
-    pub fn reset(&mut self) {
-        self.writer.buf.clear();
+    /// Empties the chunk for reuse with room for `capacity_bytes`. Sizing the buffer from the
+    /// previous chunk avoids the up-to-2x slack of letting it grow by doubling, which every
+    /// series would carry all the time.
+    pub fn reset(&mut self, capacity_bytes: usize) {
+        self.writer.buf = Vec::with_capacity(capacity_bytes.max(HEADER_BYTES));
         self.writer.buf.extend_from_slice(&[0, 0]);
         self.writer.free_bits = 0;
         self.count = 0;

@@ -117,18 +117,19 @@ impl SeriesChunks {
 
     fn close_open_chunk(&mut self) {
         let bytes = self.open.bytes();
-        // Grow by a few chunks at a time rather than doubling: the buffer lives for the
-        // whole retention window, so doubling's slack would be paid by every series.
-        if self.packed.capacity() - self.packed.len() < bytes.len() {
-            self.packed.reserve_exact(bytes.len() * 4);
-        }
+        let previous = bytes.len();
+        // Grow to the exact size rather than doubling: the buffer lives for the whole
+        // retention window, so any slack is paid by every series all the time, while the
+        // copy a reallocation costs happens once per chunk (every 2 minutes at 1 s).
+        self.packed.reserve_exact(bytes.len());
         self.packed.extend_from_slice(bytes);
         self.closed.push_back(ChunkMeta {
             min_ts_ms: self.open.first_ts_ms(),
             span_ms: (self.open.last_ts_ms() - self.open.first_ts_ms()) as u32,
             end: self.packed.len() as u32,
         });
-        self.open.reset();
+        // Neighbouring chunks of a series compress alike; 1/8 headroom absorbs the noise.
+        self.open.reset(previous + previous / 8);
     }
 
     /// Drops closed chunks whose newest sample is older than `cutoff_ms`; returns how many.

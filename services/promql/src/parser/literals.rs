@@ -77,19 +77,7 @@ pub(super) fn parse_duration(text: &str) -> std::result::Result<i64, String> {
 mod tests {
     use super::*;
     use crate::ast::Expr;
-    use crate::error::ParseError;
-    use crate::parser::parse;
-
-    fn err(input: &str) -> ParseError {
-        match parse(input) {
-            Ok(e) => panic!("{input:?} parsed as {e:?}"),
-            Err(e) => e,
-        }
-    }
-
-    fn ok(input: &str) -> Expr {
-        parse(input).unwrap_or_else(|e| panic!("{input:?}: {e}"))
-    }
+    use crate::parser::test_support::{err, ok};
 
     #[test]
     fn number_literals() {

@@ -542,21 +542,32 @@ fn binary(
     })
 }
 
+/// Parse helpers shared by the parser's test modules.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::parser::parse;
+pub(crate) mod test_support {
+    use crate::ast::Expr;
+    use crate::error::ParseError;
 
-    fn err(input: &str) -> ParseError {
-        match parse(input) {
+    /// The error `input` must produce.
+    pub(crate) fn err(input: &str) -> ParseError {
+        match super::parse(input) {
             Ok(e) => panic!("{input:?} parsed as {e:?}"),
             Err(e) => e,
         }
     }
 
-    fn ok(input: &str) -> Expr {
-        parse(input).unwrap_or_else(|e| panic!("{input:?}: {e}"))
+    /// The expression `input` must parse to.
+    pub(crate) fn ok(input: &str) -> Expr {
+        super::parse(input).unwrap_or_else(|e| panic!("{input:?}: {e}"))
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parser::parse;
+    use crate::parser::test_support::{err, ok};
+
     use crate::ast::VectorMatching;
 
     #[test]

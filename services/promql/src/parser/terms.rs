@@ -251,17 +251,8 @@ impl Parser<'_> {
 mod tests {
     use super::*;
     use crate::parser::parse;
+    use crate::parser::test_support::{err, ok};
 
-    fn err(input: &str) -> ParseError {
-        match parse(input) {
-            Ok(e) => panic!("{input:?} parsed as {e:?}"),
-            Err(e) => e,
-        }
-    }
-
-    fn ok(input: &str) -> Expr {
-        parse(input).unwrap_or_else(|e| panic!("{input:?}: {e}"))
-    }
     use crate::ast::Grouping;
 
     #[test]
