@@ -77,6 +77,10 @@ pub struct RawWriteConfig {
     pub max_labels_per_series: usize,
     pub max_label_name_bytes: usize,
     pub max_label_value_bytes: usize,
+    /// Samples further than this ahead of the store's clock are refused: retention counts
+    /// back from the newest sample, so one far-future timestamp would expire everything.
+    #[serde(with = "humantime_serde")]
+    pub max_future: Duration,
 }
 
 impl Default for RawWriteConfig {
@@ -89,6 +93,7 @@ impl Default for RawWriteConfig {
             max_labels_per_series: 64,
             max_label_name_bytes: 1024,
             max_label_value_bytes: 4096,
+            max_future: Duration::from_secs(600),
         }
     }
 }
@@ -146,6 +151,7 @@ pub struct WriteLimits {
     pub max_labels_per_series: usize,
     pub max_label_name_bytes: usize,
     pub max_label_value_bytes: usize,
+    pub max_future_ms: i64,
 }
 
 /// A sustained ingest rate with a burst allowance.
@@ -227,6 +233,7 @@ impl TryFrom<RawStoreConfig> for StoreSettings {
                     w.max_label_value_bytes,
                     1,
                 )?,
+                max_future_ms: w.max_future.as_millis().min(i64::MAX as u128) as i64,
             },
             query: QueryLimits {
                 lookback_delta: positive("query.lookback_delta", raw.query.lookback_delta)?,

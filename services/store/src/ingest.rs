@@ -244,8 +244,23 @@ fn describe(labels: &[Label]) -> String {
     out
 }
 
-/// Appends every valid sample of `request` to `head`.
-pub fn ingest(head: &Head, request: &WriteRequest, limits: &WriteLimits) -> IngestReport {
+/// A sample too far ahead of the receiver's clock.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("sample timestamp {ts_ms} is more than {max_future_ms} ms ahead of the store's clock ({now_ms})")]
+pub struct FutureSample {
+    pub ts_ms: i64,
+    pub now_ms: i64,
+    pub max_future_ms: i64,
+}
+
+/// Appends every valid sample of `request` to `head`; `now_ms` bounds future timestamps.
+pub fn ingest(
+    head: &Head,
+    request: &WriteRequest,
+    limits: &WriteLimits,
+    now_ms: i64,
+) -> IngestReport {
+    let latest_ok_ms = now_ms.saturating_add(limits.max_future_ms);
     let mut report = IngestReport::default();
     let mut appender = head.appender();
     let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(16);
@@ -273,6 +288,15 @@ pub fn ingest(head: &Head, request: &WriteRequest, limits: &WriteLimits) -> Inge
             }
         };
         for sample in &series.samples {
+            if sample.timestamp > latest_ok_ms {
+                let e = FutureSample {
+                    ts_ms: sample.timestamp,
+                    now_ms,
+                    max_future_ms: limits.max_future_ms,
+                };
+                report.refuse(FUTURE_REASON, 1, &series.labels, &e);
+                continue;
+            }
             match appender.append_to(&stored, sample.timestamp, sample.value) {
                 Ok(()) => report.accepted += 1,
                 Err(e) => report.refuse(e.reason(), 1, &series.labels, &e),
@@ -284,8 +308,14 @@ pub fn ingest(head: &Head, request: &WriteRequest, limits: &WriteLimits) -> Inge
 
 /// Every reason an ingest can report, engine and wire together.
 pub fn all_reasons() -> impl Iterator<Item = &'static str> {
-    SeriesError::REASONS.into_iter().chain(AppendError::REASONS)
+    SeriesError::REASONS
+        .into_iter()
+        .chain(AppendError::REASONS)
+        .chain([FUTURE_REASON])
 }
+
+/// Reason label of [`FutureSample`].
+const FUTURE_REASON: &str = "too_far_in_future";
 
 #[cfg(test)]
 mod tests {
@@ -356,11 +386,26 @@ mod tests {
                 series(&[("__name__", "good"), ("i", "2")], &[(2, 1.0), (1, 2.0)]),
             ],
         };
-        let report = ingest(&head, &request, &limits());
+        let report = ingest(&head, &request, &limits(), 10_000);
         assert_eq!(report.accepted, 3);
         assert_eq!(report.rejected.get("unsorted_labels"), Some(&1));
         assert_eq!(report.rejected.get("out_of_order"), Some(&1));
         assert!(report.first_error.as_deref().unwrap_or("").contains("bad"));
         assert_eq!(head.series_count(), 2);
+    }
+
+    #[test]
+    fn far_future_samples_are_refused_before_they_move_retention() {
+        let head = Head::new(HeadOptions::default());
+        let request = WriteRequest {
+            timeseries: vec![series(
+                &[("__name__", "x")],
+                &[(1_000, 1.0), (10_000 + 600_001, 2.0)],
+            )],
+        };
+        let report = ingest(&head, &request, &limits(), 10_000);
+        assert_eq!(report.accepted, 1);
+        assert_eq!(report.rejected.get("too_far_in_future"), Some(&1));
+        assert_eq!(head.max_ts_ms(), Some(1_000));
     }
 }

@@ -49,6 +49,9 @@ pub struct StoreMetrics {
     memory: IntGaugeVec,
     series_created: IntCounter,
     series_removed: IntCounter,
+    /// Serialises renders: engine counters are copied in as deltas, which two concurrent
+    /// scrapes would otherwise both add.
+    render_lock: std::sync::Arc<parking_lot::Mutex<()>>,
 }
 
 fn register<C: prometheus::core::Collector + Clone + 'static>(
@@ -192,6 +195,7 @@ impl StoreMetrics {
                 )?,
             )?,
             registry,
+            render_lock: Default::default(),
         };
         for reason in crate::ingest::all_reasons() {
             metrics.samples_rejected.with_label_values(&[reason]);
@@ -232,6 +236,7 @@ impl StoreMetrics {
 
     /// Refreshes engine gauges and renders the registry in the text format.
     pub fn render(&self, head: &Head) -> Result<String, prometheus::Error> {
+        let _rendering = self.render_lock.lock();
         let stats = head.stats();
         self.series.set(stats.series as i64);
         self.samples.set(stats.samples as i64);

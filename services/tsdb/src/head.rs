@@ -21,7 +21,7 @@ use crate::index::{Index, SeriesId};
 use crate::intern::Interner;
 use crate::labels::{hash_label_pairs, Label, Labels};
 use crate::matcher::Matcher;
-use crate::query::{Queryable, SelectError, SeriesSamples};
+use crate::query::{Queryable, SampleBudget, SelectError, SeriesSamples};
 use crate::series::{Refusal, SeriesChunks};
 
 /// Number of independently locked series tables.
@@ -544,7 +544,7 @@ impl Queryable for Head {
         maxt_ms: i64,
         max_samples: usize,
     ) -> Result<Vec<SeriesSamples>, SelectError> {
-        let mut loaded = 0usize;
+        let mut budget = SampleBudget::new(max_samples);
         let mut out = Vec::new();
         for series in self.matching(matchers) {
             let mut samples = Vec::new();
@@ -552,10 +552,7 @@ impl Queryable for Head {
             if samples.is_empty() {
                 continue;
             }
-            loaded += samples.len();
-            if loaded > max_samples {
-                return Err(SelectError::TooManySamples { limit: max_samples });
-            }
+            budget.charge(samples.len())?;
             out.push(SeriesSamples {
                 labels: series.labels.clone(),
                 samples,

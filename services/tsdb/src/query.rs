@@ -22,6 +22,28 @@ pub enum SelectError {
     TooManySamples { limit: usize },
 }
 
+/// Counts the samples one selection loads against its limit.
+#[derive(Debug)]
+pub struct SampleBudget {
+    loaded: usize,
+    limit: usize,
+}
+
+impl SampleBudget {
+    pub fn new(limit: usize) -> Self {
+        SampleBudget { loaded: 0, limit }
+    }
+
+    /// Charges `samples`, failing once the total passes the limit.
+    pub fn charge(&mut self, samples: usize) -> Result<(), SelectError> {
+        self.loaded = self.loaded.saturating_add(samples);
+        if self.loaded > self.limit {
+            return Err(SelectError::TooManySamples { limit: self.limit });
+        }
+        Ok(())
+    }
+}
+
 /// Read access to stored series.
 pub trait Queryable: Send + Sync {
     /// Series matching every matcher that have at least one sample in `[mint_ms, maxt_ms]`,
@@ -72,13 +94,10 @@ impl Queryable for StaticSeries {
         maxt_ms: i64,
         max_samples: usize,
     ) -> Result<Vec<SeriesSamples>, SelectError> {
-        let mut loaded = 0usize;
+        let mut budget = SampleBudget::new(max_samples);
         let mut out = Vec::new();
         for (labels, samples) in self.matching(matchers, mint_ms, maxt_ms) {
-            loaded += samples.len();
-            if loaded > max_samples {
-                return Err(SelectError::TooManySamples { limit: max_samples });
-            }
+            budget.charge(samples.len())?;
             out.push(SeriesSamples {
                 labels: labels.clone(),
                 samples,

@@ -99,15 +99,18 @@ where
         .map_err(|_| ApiError::Unavailable("store is shutting down".into()))?;
     let head = state.head();
     let opts = state.engine_options().clone();
-    metrics.queries_in_flight.inc();
+    let in_flight = metrics.queries_in_flight.clone();
     let task = tokio::task::spawn_blocking(move || {
+        // Counted here, not around the await: a query that timed out for its client keeps
+        // running (and holding its slot) until it finishes.
+        in_flight.inc();
         let result = eval(head.as_ref(), &opts);
+        in_flight.dec();
         drop(permit);
         result
     });
     let remaining = timeout.saturating_sub(started.elapsed());
     let joined = tokio::time::timeout(remaining, task).await;
-    metrics.queries_in_flight.dec();
     let result = match joined {
         // The evaluation keeps its slot until it finishes, so timed-out queries still count
         // against the concurrency limit and cannot pile up unseen.

@@ -82,7 +82,9 @@ async fn receive_inner(state: &AppState, request: Request) -> Response {
     }
     let head = state.head();
     let write_limits = limits.clone();
-    let report = tokio::task::spawn_blocking(move || ingest(&head, &decoded, &write_limits)).await;
+    let now = now_ms();
+    let report =
+        tokio::task::spawn_blocking(move || ingest(&head, &decoded, &write_limits, now)).await;
     match report {
         Ok(report) => answer(state, report),
         Err(e) => (
