@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{http, query, wait_until, PrometheusProcess, StoreHandle};
+use support::{query, wait_until, PrometheusProcess, StoreHandle};
 use tachyscale_store::StoreSettings;
 
 fn result_len(response: &serde_json::Value) -> usize {
@@ -79,19 +79,7 @@ async fn real_prometheus_remote_writes_into_the_store() {
     .await;
     assert_eq!(series["data"][0]["version"], "2.42.0+ds", "{series}");
 
-    let metrics = http()
-        .get(store.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let ingested = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("tachyscale_store_samples_ingested_total "))
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0);
+    let ingested = support::metric_value(&store, "tachyscale_store_samples_ingested_total ").await;
     assert!(
         ingested > 100.0,
         "store counted {ingested} samples\n{}",

@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{http, post_write_body, query, remote_write, StoreHandle};
+use support::{http, metric_value, post_write_body, query, remote_write, StoreHandle};
 use tachyscale_proto::prometheus::{Label, Sample, TimeSeries, WriteRequest};
 use tachyscale_store::StoreSettings;
 
@@ -29,21 +29,6 @@ fn good(pod: &str) -> TimeSeries {
         &[("__name__", "cpu"), ("pod", pod)],
         &[(1_000, 1.0), (2_000, 2.0)],
     )
-}
-
-async fn metric_value(store: &StoreHandle, line_prefix: &str) -> f64 {
-    let text = http()
-        .get(store.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(line_prefix))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
 }
 
 async fn stored_pods(store: &StoreHandle) -> serde_json::Value {

@@ -264,10 +264,7 @@ mod tests {
     use tachyscale_tsdb::Labels;
 
     fn elem(pairs: &[(&str, &str)], value: f64) -> Elem {
-        Elem {
-            labels: SeriesLabels::owned(Labels::from_pairs(pairs.iter().copied())),
-            value,
-        }
+        Elem::from_pairs(pairs, value)
     }
 
     fn input() -> Vec<Elem> {

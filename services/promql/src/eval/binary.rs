@@ -252,13 +252,9 @@ impl BinaryEvaluator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tachyscale_tsdb::Labels;
 
     fn elem(pairs: &[(&str, &str)], value: f64) -> Elem {
-        Elem {
-            labels: SeriesLabels::owned(Labels::from_pairs(pairs.iter().copied())),
-            value,
-        }
+        Elem::from_pairs(pairs, value)
     }
 
     fn flat(v: Vec<Elem>) -> Vec<(String, f64)> {

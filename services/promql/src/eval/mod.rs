@@ -86,6 +86,17 @@ pub(crate) struct Elem {
     pub(crate) value: f64,
 }
 
+#[cfg(test)]
+impl Elem {
+    /// An element with owned labels, for the evaluator's unit tests.
+    pub(crate) fn from_pairs(pairs: &[(&str, &str)], value: f64) -> Elem {
+        Elem {
+            labels: SeriesLabels::owned(tachyscale_tsdb::Labels::from_pairs(pairs.iter().copied())),
+            value,
+        }
+    }
+}
+
 /// A node's value at one evaluation step.
 pub(crate) enum StepValue {
     Scalar(f64),

@@ -208,3 +208,19 @@ pub async fn query(base: &str, path: &str, params: &[(&str, String)]) -> serde_j
         .unwrap();
     response.json().await.unwrap()
 }
+
+/// The value of the first `/metrics` line starting with `line_prefix` (0 when absent).
+pub async fn metric_value(store: &StoreHandle, line_prefix: &str) -> f64 {
+    let text = http()
+        .get(store.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(line_prefix))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
