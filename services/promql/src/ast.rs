@@ -299,18 +299,6 @@ pub fn format_duration(ms: i64) -> String {
     out
 }
 
-/// Words that cannot stand as a bare metric name at the start of an expression.
-const RESERVED_NAMES: &[&str] = &[
-    "bool",
-    "on",
-    "ignoring",
-    "group_left",
-    "group_right",
-    "atan2",
-    "inf",
-    "nan",
-];
-
 fn is_printable_metric_name(name: &str) -> bool {
     let mut chars = name.chars();
     let valid = match chars.next() {
@@ -319,7 +307,12 @@ fn is_printable_metric_name(name: &str) -> bool {
         }
         _ => false,
     };
-    valid && !RESERVED_NAMES.contains(&name.to_ascii_lowercase().as_str())
+    // The parser reads these words as keywords or numbers, so such names print in braces.
+    let lower = name.to_ascii_lowercase();
+    valid
+        && !crate::parser::NON_NAME_KEYWORDS.contains(&lower.as_str())
+        && lower != "inf"
+        && lower != "nan"
 }
 
 fn write_matcher(f: &mut fmt::Formatter<'_>, name: &str, op: MatchOp, value: &str) -> fmt::Result {

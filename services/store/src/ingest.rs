@@ -269,10 +269,6 @@ pub fn ingest(
             continue;
         }
         let samples = series.samples.len() as u64;
-        if let Err(e) = validate_labels(&series.labels, limits) {
-            report.refuse(e.reason(), samples, &series.labels, &e);
-            continue;
-        }
         pairs.clear();
         pairs.extend(
             series
@@ -280,11 +276,21 @@ pub fn ingest(
                 .iter()
                 .map(|l| (l.name.as_str(), l.value.as_str())),
         );
-        let stored = match appender.series(&pairs) {
-            Ok(stored) => stored,
-            Err(e) => {
-                report.refuse(e.reason(), samples, &series.labels, &e);
-                continue;
+        // A stored series passed validation when it was created; only new ones are checked.
+        let stored = match appender.existing(&pairs) {
+            Some(stored) => stored,
+            None => {
+                if let Err(e) = validate_labels(&series.labels, limits) {
+                    report.refuse(e.reason(), samples, &series.labels, &e);
+                    continue;
+                }
+                match appender.series(&pairs) {
+                    Ok(stored) => stored,
+                    Err(e) => {
+                        report.refuse(e.reason(), samples, &series.labels, &e);
+                        continue;
+                    }
+                }
             }
         };
         for sample in &series.samples {

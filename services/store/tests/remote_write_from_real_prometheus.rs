@@ -13,6 +13,19 @@ fn result_len(response: &serde_json::Value) -> usize {
     response["data"]["result"].as_array().map_or(0, Vec::len)
 }
 
+/// Polls an instant query until its number of result series satisfies `accept`.
+async fn wait_for_results(base: &str, promql: &str, accept: fn(usize) -> bool) {
+    wait_until(
+        &format!("{promql} in the store"),
+        Duration::from_secs(60),
+        || async move {
+            let r = query(base, "/api/v1/query", &[("query", promql.to_string())]).await;
+            accept(result_len(&r))
+        },
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_prometheus_remote_writes_into_the_store() {
     let store = StoreHandle::start(StoreSettings::default()).await;
@@ -28,44 +41,12 @@ async fn real_prometheus_remote_writes_into_the_store() {
     let prometheus = PrometheusProcess::start_on_port(&config, placeholder).await;
     let base = format!("http://{}", store.addr);
 
-    wait_until(
-        "up{job=\"prometheus\"} in the store",
-        Duration::from_secs(60),
-        || {
-            let base = base.clone();
-            async move {
-                let r = query(
-                    &base,
-                    "/api/v1/query",
-                    &[("query", "up{job=\"prometheus\"}".to_string())],
-                )
-                .await;
-                result_len(&r) == 1
-            }
-        },
-    )
-    .await;
-
+    wait_for_results(&base, "up{job=\"prometheus\"}", |n| n == 1).await;
     // A counter Prometheus increments on every scrape must rate above zero in the store.
-    wait_until(
-        "a positive rate of scrapes",
-        Duration::from_secs(60),
-        || {
-            let base = base.clone();
-            async move {
-                let r = query(
-                    &base,
-                    "/api/v1/query",
-                    &[(
-                        "query",
-                        "rate(prometheus_target_interval_length_seconds_count[10s]) > 0"
-                            .to_string(),
-                    )],
-                )
-                .await;
-                result_len(&r) >= 1
-            }
-        },
+    wait_for_results(
+        &base,
+        "rate(prometheus_target_interval_length_seconds_count[10s]) > 0",
+        |n| n >= 1,
     )
     .await;
 

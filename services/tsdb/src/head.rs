@@ -440,6 +440,12 @@ pub struct Appender<'h> {
 }
 
 impl Appender<'_> {
+    /// The existing series with exactly these labels, without creating one.
+    pub fn existing(&self, pairs: &[(&str, &str)]) -> Option<SeriesRef> {
+        self.head
+            .find(hash_label_pairs(pairs.iter().copied()), pairs)
+    }
+
     /// Looks up (or creates) the series with these labels, sorted by name.
     pub fn series(&mut self, pairs: &[(&str, &str)]) -> Result<SeriesRef, AppendError> {
         self.head

@@ -96,8 +96,8 @@ const KEYWORDS: &[&str] = &[
     "end",
 ];
 
-/// Keywords that can never start an expression.
-const NON_NAME_KEYWORDS: &[&str] = &[
+/// Keywords that can never start an expression (so never a bare metric name).
+pub(crate) const NON_NAME_KEYWORDS: &[&str] = &[
     "bool",
     "on",
     "ignoring",
