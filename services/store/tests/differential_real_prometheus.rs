@@ -115,7 +115,7 @@ async fn corpus_matches_real_prometheus() {
             ),
         };
         let ours = query(&format!("http://{}", store.addr), path, &params).await;
-        let theirs = query(&format!("http://{}", prometheus.addr), path, &params).await;
+        let theirs = query(&format!("http://{}", prometheus.addr()), path, &params).await;
         if let Err(diff) = prom_json::compare(&ours, &theirs) {
             failures.push(format!("line {line}: {query_text}\n    {diff}"));
         }

@@ -38,7 +38,7 @@ async fn real_prometheus_remote_writes_into_the_store() {
     );
     // Prometheus must scrape its own port, known only once it is chosen: start it on
     // `placeholder`, which free_port() has just released.
-    let prometheus = PrometheusProcess::start_on_port(&config, placeholder).await;
+    let prometheus = PrometheusProcess::start_on_port(&config, &[], placeholder).await;
     let base = format!("http://{}", store.addr);
 
     wait_for_results(&base, "up{job=\"prometheus\"}", |n| n == 1).await;

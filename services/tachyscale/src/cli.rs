@@ -29,6 +29,8 @@ pub enum LogFormat {
 pub enum Role {
     /// In-memory TSDB: remote-write in, Prometheus query API out.
     Store(RoleArgs),
+    /// Scraper fleet member: discover, scrape every 1-2 s, relabel, remote-write.
+    Scrape(RoleArgs),
 }
 
 /// Flags every role takes.

@@ -36,6 +36,18 @@ async fn run(role: Role) -> anyhow::Result<()> {
             let store = tachyscale_store::Store::new(settings, prometheus::Registry::new())?;
             supervise("store", deadline, |shutdown| store.run(shutdown)).await
         }
+        Role::Scrape(args) => {
+            let mut settings = match &args.config {
+                Some(path) => tachyscale_scraper::ScraperSettings::load(path)?,
+                None => tachyscale_scraper::ScraperSettings::default(),
+            };
+            if let Some(listen) = args.listen {
+                settings.listen = listen;
+            }
+            let deadline = settings.shutdown_timeout;
+            let scraper = tachyscale_scraper::Scraper::new(settings, prometheus::Registry::new())?;
+            supervise("scrape", deadline, |shutdown| scraper.run(shutdown)).await
+        }
     }
 }
 

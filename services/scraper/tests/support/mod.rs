@@ -1,0 +1,217 @@
+//! Pieces of the scraper's integration tests: an in-process scraper on a loopback port, a
+//! loopback exporter whose exposition a test changes at will, and the store and real
+//! processes from `tachyscale-testkit`.
+#![allow(dead_code, unused_imports, clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use parking_lot::Mutex;
+use tachyscale_scraper::config::RawScraperConfig;
+use tachyscale_scraper::{Scraper, ScraperSettings};
+use tokio_util::sync::CancellationToken;
+
+pub use tachyscale_testkit::{
+    api_get, free_port, http, wait_until, NodeExporterProcess, PrometheusProcess, StoreHandle,
+};
+
+/// What an [`Exporter`] answers.
+#[derive(Clone)]
+pub struct Exposition {
+    pub status: u16,
+    pub content_type: String,
+    pub body: String,
+}
+
+/// A loopback `/metrics` endpoint whose answer the test sets.
+pub struct Exporter {
+    pub addr: SocketAddr,
+    answer: Arc<Mutex<Exposition>>,
+    requests: Arc<Mutex<u64>>,
+    stop: CancellationToken,
+}
+
+impl Exporter {
+    pub async fn start(body: &str) -> Exporter {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let answer = Arc::new(Mutex::new(Exposition {
+            status: 200,
+            content_type: "text/plain; version=0.0.4; charset=utf-8".into(),
+            body: body.into(),
+        }));
+        let requests = Arc::new(Mutex::new(0));
+        let state = (answer.clone(), requests.clone());
+        let app = axum::Router::new()
+            .route("/metrics", axum::routing::get(serve))
+            .with_state(state);
+        let stop = CancellationToken::new();
+        let token = stop.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { token.cancelled().await })
+                .await
+                .unwrap();
+        });
+        Exporter {
+            addr,
+            answer,
+            requests,
+            stop,
+        }
+    }
+
+    pub fn set_body(&self, body: &str) {
+        self.answer.lock().body = body.into();
+    }
+
+    pub fn set(&self, exposition: Exposition) {
+        *self.answer.lock() = exposition;
+    }
+
+    pub fn set_status(&self, status: u16) {
+        self.answer.lock().status = status;
+    }
+
+    pub fn requests(&self) -> u64 {
+        *self.requests.lock()
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+type ExporterState = (Arc<Mutex<Exposition>>, Arc<Mutex<u64>>);
+
+async fn serve(State((answer, requests)): State<ExporterState>) -> impl IntoResponse {
+    *requests.lock() += 1;
+    let answer = answer.lock().clone();
+    (
+        StatusCode::from_u16(answer.status).unwrap(),
+        [("content-type", answer.content_type)],
+        answer.body,
+    )
+}
+
+/// A scraper running in this process on a loopback port.
+pub struct ScraperHandle {
+    pub addr: SocketAddr,
+    pub targets: Arc<tachyscale_scraper::manager::TargetsView>,
+    shutdown: CancellationToken,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl ScraperHandle {
+    /// Starts a scraper from YAML (its `listen` is replaced by a free loopback port).
+    pub async fn start(yaml: &str) -> ScraperHandle {
+        let settings: ScraperSettings =
+            tachyscale_config::parse::<RawScraperConfig, ScraperSettings>(yaml).unwrap();
+        Self::start_settings(settings).await
+    }
+
+    pub async fn start_settings(settings: ScraperSettings) -> ScraperHandle {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(settings, listener).await
+    }
+
+    pub async fn start_on(
+        settings: ScraperSettings,
+        listener: tokio::net::TcpListener,
+    ) -> ScraperHandle {
+        let addr = listener.local_addr().unwrap();
+        let scraper = Scraper::new(settings, prometheus::Registry::new()).unwrap();
+        let targets = scraper.targets();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(scraper.serve(listener, shutdown.clone()));
+        let handle = ScraperHandle {
+            addr,
+            targets,
+            shutdown,
+            task: Some(task),
+        };
+        let ready = handle.url("/readyz");
+        wait_until("scraper ready", Duration::from_secs(10), || async {
+            http()
+                .get(&ready)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        })
+        .await;
+        handle
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// The scrape URLs this member scrapes, sorted.
+    pub fn scraped_urls(&self) -> Vec<String> {
+        let mut urls: Vec<String> = self
+            .targets
+            .jobs
+            .read()
+            .values()
+            .flat_map(|job| job.active.iter().map(|t| t.target.url.to_string()))
+            .collect();
+        urls.sort();
+        urls
+    }
+
+    /// The value of the first line of this scraper's `/metrics` starting with `prefix`.
+    pub async fn metric(&self, prefix: &str) -> f64 {
+        let text = http()
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        tachyscale_testkit::exposition_value(&text, prefix).unwrap_or(0.0)
+    }
+
+    /// Stops the scraper (end-of-target stale markers, sender flush) and waits for it.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for ScraperHandle {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Runs an instant query on a Prometheus-compatible API; returns `data.result`.
+pub async fn instant(base: &str, promql: &str, time: Option<f64>) -> Vec<serde_json::Value> {
+    let mut params = vec![("query", promql.to_string())];
+    if let Some(t) = time {
+        params.push(("time", format!("{t:.3}")));
+    }
+    let body = api_get(base, "/api/v1/query", &params).await;
+    assert_eq!(body["status"], "success", "{promql}: {body}");
+    body["data"]["result"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The value of a single-series instant query, if there is exactly one series.
+pub async fn single_value(base: &str, promql: &str) -> Option<f64> {
+    let result = instant(base, promql, None).await;
+    if result.len() != 1 {
+        return None;
+    }
+    result[0]["value"][1].as_str()?.parse().ok()
+}

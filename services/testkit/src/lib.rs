@@ -1,0 +1,258 @@
+//! Helpers for integration tests that talk to real servers on loopback: a real Prometheus
+//! 2.42 and a real `prometheus-node-exporter` (Debian packages, installed by
+//! `scripts/test-all`), free ports, polling with a timeout, and Prometheus API clients.
+//!
+//! A missing binary fails the test instead of skipping it: a test that silently does not
+//! run would pass for the wrong reason.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tachyscale_store::{Store, StoreSettings};
+use tokio_util::sync::CancellationToken;
+
+/// An HTTP client with a generous timeout.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// Polls `check` every 100 ms until it holds, failing the test after `timeout`.
+pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
+}
+
+/// A free loopback port (bound and released; the caller binds it again right away).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `$<env>` or `<name>` on PATH (or in /usr/bin).
+pub fn find_binary(name: &str, env: &str) -> PathBuf {
+    if let Ok(bin) = std::env::var(env) {
+        return PathBuf::from(bin);
+    }
+    let path = std::env::var("PATH").unwrap_or_default();
+    for dir in path.split(':').chain(["/usr/bin", "/usr/sbin"]) {
+        let candidate = Path::new(dir).join(name);
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    panic!("{name} not found: run scripts/test-all, which installs Debian's {name}");
+}
+
+/// A child process killed (and reaped) when dropped, with its stderr in a temp dir.
+pub struct ChildProcess {
+    pub addr: SocketAddr,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl ChildProcess {
+    fn spawn(bin: PathBuf, args: Vec<String>, addr: SocketAddr, dir: tempfile::TempDir) -> Self {
+        let log = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+        let child = Command::new(bin)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        ChildProcess { addr, child, dir }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// The process' stderr so far, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    async fn wait_ready(&self, path: &str, what: &str) {
+        let url = self.url(path);
+        wait_until(what, Duration::from_secs(30), || async {
+            http()
+                .get(&url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        })
+        .await;
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A real Prometheus server on a loopback port.
+pub struct PrometheusProcess(pub ChildProcess);
+
+impl PrometheusProcess {
+    /// Starts Prometheus with the given YAML config and extra flags; waits until ready.
+    pub async fn start(config_yaml: &str, extra_flags: &[&str]) -> PrometheusProcess {
+        Self::start_on_port(config_yaml, extra_flags, free_port()).await
+    }
+
+    /// Starts Prometheus on a given port (for configs that must name its own address).
+    pub async fn start_on_port(
+        config_yaml: &str,
+        extra_flags: &[&str],
+        port: u16,
+    ) -> PrometheusProcess {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(&config, config_yaml).unwrap();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut args = vec![
+            format!("--config.file={}", config.display()),
+            format!("--storage.tsdb.path={}", dir.path().join("data").display()),
+            format!("--web.listen-address={addr}"),
+        ];
+        args.extend(extra_flags.iter().map(|f| f.to_string()));
+        let process =
+            ChildProcess::spawn(find_binary("prometheus", "PROMETHEUS_BIN"), args, addr, dir);
+        process.wait_ready("/-/ready", "prometheus ready").await;
+        PrometheusProcess(process)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        self.0.url(path)
+    }
+
+    pub fn log(&self) -> String {
+        self.0.log()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.0.addr
+    }
+}
+
+/// A real `prometheus-node-exporter` on a loopback port.
+pub struct NodeExporterProcess(pub ChildProcess);
+
+impl NodeExporterProcess {
+    /// Starts node-exporter with only the given collectors (`--collector.disable-defaults`
+    /// plus `--collector.<name>` each), so its series set is stable between scrapes.
+    pub async fn start(collectors: &[&str]) -> NodeExporterProcess {
+        let dir = tempfile::tempdir().unwrap();
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let mut args = vec![
+            format!("--web.listen-address={addr}"),
+            "--collector.disable-defaults".to_string(),
+        ];
+        args.extend(collectors.iter().map(|c| format!("--collector.{c}")));
+        let process = ChildProcess::spawn(
+            find_binary("prometheus-node-exporter", "NODE_EXPORTER_BIN"),
+            args,
+            addr,
+            dir,
+        );
+        process.wait_ready("/metrics", "node-exporter ready").await;
+        NodeExporterProcess(process)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.0.addr
+    }
+}
+
+/// GETs a Prometheus-compatible API endpoint; returns the parsed JSON body.
+pub async fn api_get(base: &str, path: &str, params: &[(&str, String)]) -> serde_json::Value {
+    let response = http()
+        .get(format!("{base}{path}"))
+        .query(params)
+        .send()
+        .await
+        .unwrap();
+    response.json().await.unwrap()
+}
+
+/// The value of the first line of a `/metrics` text starting with `line_prefix`.
+pub fn exposition_value(text: &str, line_prefix: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(line_prefix))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// A store serving on 127.0.0.1 until dropped.
+pub struct StoreHandle {
+    pub addr: SocketAddr,
+    pub state: tachyscale_store::api::AppState,
+    shutdown: CancellationToken,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl StoreHandle {
+    pub async fn start(settings: StoreSettings) -> StoreHandle {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let store = Store::new(settings, prometheus::Registry::new()).unwrap();
+        let state = store.state();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(store.serve(listener, shutdown.clone()));
+        let handle = StoreHandle {
+            addr,
+            state,
+            shutdown,
+            task: Some(task),
+        };
+        wait_until("store ready", Duration::from_secs(10), || async {
+            http()
+                .get(handle.url("/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        })
+        .await;
+        handle
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Stops the store and waits for it to finish.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for StoreHandle {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
