@@ -6,9 +6,8 @@
 //! Each encoded request is posted to both servers by the same worker, one after the other,
 //! so both see identical bodies at the same pace and share the machine's noise.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc::sync_channel;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -18,6 +17,7 @@ use tachyscale_proto::prometheus::{Label, Sample, TimeSeries, WriteRequest};
 
 use crate::fleet::Fleet;
 use crate::measure::{cpu_time, ms, percentile, rss_bytes};
+use crate::process::{free_port, wait_ready, Server};
 
 pub struct CompareArgs {
     pub store_bin: PathBuf,
@@ -30,40 +30,6 @@ pub struct CompareArgs {
     pub senders: usize,
     pub queries: usize,
     pub query: String,
-}
-
-/// A server process killed on drop.
-struct Server {
-    name: &'static str,
-    child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn wait_ready(client: &reqwest::blocking::Client, url: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if client
-            .get(url)
-            .send()
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    anyhow::bail!("{url} not ready after 60 s")
 }
 
 fn start_store(args: &CompareArgs) -> anyhow::Result<Server> {

@@ -5,12 +5,18 @@
 //! - `compare`: the same remote-write stream into a `tachyscale store` process and a real
 //!   Prometheus in the same run; CPU per sample, RSS and query latency side by side.
 //!
+//! - `scrape`: a loopback fleet of kubelet-sized exporters scraped at 1 s by `tachyscale
+//!   scrape` and by Prometheus; CPU, RSS, missed scrapes, jitter and lag side by side.
+//!
 //! Results print as JSON; `--out FILE` also writes them to a file (see `loadtests/results/`).
 
 mod compare;
 mod engine;
 mod fleet;
+mod kubelet;
 mod measure;
+mod process;
+mod scrape_fleet;
 
 use std::path::PathBuf;
 
@@ -68,6 +74,25 @@ enum Bench {
         #[arg(long, default_value = DEFAULT_QUERY)]
         query: String,
     },
+    /// A loopback fleet of kubelet-sized exporters scraped at 1 s by `tachyscale scrape`
+    /// (into `tachyscale store`) and by Prometheus, one after the other, per fleet size.
+    Scrape {
+        #[arg(long, default_value = "target/release/tachyscale")]
+        tachyscale_bin: PathBuf,
+        #[arg(long, default_value = "prometheus")]
+        prometheus_bin: PathBuf,
+        /// Fleet sizes to run, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "100,250,500")]
+        targets: Vec<usize>,
+        #[arg(long, default_value_t = 10)]
+        warmup_s: u64,
+        #[arg(long, default_value_t = 30)]
+        measure_s: u64,
+        #[arg(long, default_value_t = 110)]
+        pods: usize,
+        #[arg(long, default_value_t = 2)]
+        containers_per_pod: usize,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -106,6 +131,25 @@ fn main() -> anyhow::Result<()> {
             senders,
             queries,
             query,
+        })?,
+        Bench::Scrape {
+            tachyscale_bin,
+            prometheus_bin,
+            targets,
+            warmup_s,
+            measure_s,
+            pods,
+            containers_per_pod,
+        } => scrape_fleet::run(&scrape_fleet::ScrapeArgs {
+            tachyscale_bin,
+            prometheus_bin,
+            targets,
+            warmup_s,
+            measure_s,
+            shape: kubelet::NodeShape {
+                pods,
+                containers_per_pod,
+            },
         })?,
     };
     let text = serde_json::to_string_pretty(&result)?;

@@ -286,7 +286,7 @@ pub fn format_duration(ms: i64) -> String {
         ("ms", 1, false),
     ];
     for (unit, mult, exact_only) in UNITS {
-        if exact_only && rest % mult != 0 {
+        if exact_only && !rest.is_multiple_of(mult) {
             continue;
         }
         let n = rest / mult;

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use tachyscale_relabel::RawRelabelConfig;
 use tachyscale_sender::config::RawSenderConfig;
 
+use crate::discovery::kubernetes::members::RawFleetKubernetesConfig;
 use crate::discovery::kubernetes::RawKubernetesSdConfig;
 use crate::discovery::{LabelMap, StaticConfig};
 use crate::size::ByteSize;
@@ -242,6 +243,9 @@ pub struct RawFleetConfig {
     pub replication: usize,
     /// Static membership; empty (and no `kubernetes`) = this member scrapes everything.
     pub members: Vec<RawMember>,
+    /// Membership from Kubernetes: the ready pods behind a (headless) Service, by pod
+    /// name; `self` must then be this pod's name. Exclusive with `members`.
+    pub kubernetes: Option<RawFleetKubernetesConfig>,
     /// How often peers' `/readyz` is probed.
     #[serde(with = "humantime_serde")]
     pub health_check_interval: Duration,
@@ -255,6 +259,7 @@ impl Default for RawFleetConfig {
             self_name: None,
             replication: 1,
             members: Vec::new(),
+            kubernetes: None,
             health_check_interval: Duration::from_secs(1),
             failure_threshold: 3,
         }

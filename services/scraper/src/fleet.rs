@@ -6,6 +6,12 @@
 //! member scrape its peers' targets (and write duplicates) for the first few seconds; a
 //! peer that is really down is noticed after `failure_threshold` probes. A draining member
 //! answers 503 on `/readyz`, so its peers take over its targets before it stops.
+//!
+//! With `fleet.kubernetes` there is no probing: the live members are the ready pods of the
+//! scrapers' Service, from its EndpointSlices (see
+//! [`crate::discovery::kubernetes::members`]), and the set stays empty until the first list
+//! arrives, so that a member that cannot reach the API server scrapes nothing instead of
+//! duplicating its peers' work.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -13,6 +19,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::discovery::kubernetes::members::{watch_members, FleetKubernetesSettings, FleetView};
+use crate::discovery::kubernetes::{error_chain, ErrorSink};
 use crate::metrics::ScraperMetrics;
 use crate::settings::FleetSettings;
 
@@ -72,6 +80,9 @@ pub fn start(
     metrics: ScraperMetrics,
     shutdown: CancellationToken,
 ) -> watch::Receiver<Vec<String>> {
+    if let Some(kubernetes) = &settings.kubernetes {
+        return start_kubernetes(kubernetes.clone(), &settings.self_name, metrics, shutdown);
+    }
     let membership = Membership::new(
         &settings.self_name,
         settings.members.iter().map(|m| m.name.clone()),
@@ -96,6 +107,53 @@ pub fn start(
     tokio::spawn(probe_loop(
         membership, peers, interval, sender, metrics, shutdown,
     ));
+    receiver
+}
+
+/// Members from EndpointSlices: empty until the first list, then the ready pods.
+fn start_kubernetes(
+    settings: FleetKubernetesSettings,
+    self_name: &str,
+    metrics: ScraperMetrics,
+    shutdown: CancellationToken,
+) -> watch::Receiver<Vec<String>> {
+    let (sender, receiver) = watch::channel(Vec::new());
+    metrics.fleet_members.with_label_values(&["live"]).set(0);
+    metrics.fleet_members.with_label_values(&["down"]).set(0);
+    let errors = metrics.sd_errors.clone();
+    let on_error: ErrorSink = Box::new(move |err| {
+        errors.with_label_values(&["fleet", err.reason()]).inc();
+        tracing::warn!(error = %error_chain(err), "fleet membership watch failed");
+    });
+    let self_name = self_name.to_string();
+    let mut warned_absent = false;
+    let publish = move |view: FleetView| {
+        metrics
+            .fleet_members
+            .with_label_values(&["live"])
+            .set(view.live.len() as i64);
+        metrics
+            .fleet_members
+            .with_label_values(&["down"])
+            .set(view.down.len() as i64);
+        let listed = view.live.contains(&self_name) || view.down.contains(&self_name);
+        if !listed && !warned_absent {
+            // Likely a wrong `fleet.self` (it must be the pod name) or Service.
+            tracing::warn!(member = %self_name, "this member is not among the service endpoints");
+            warned_absent = true;
+        }
+        let live = view.live;
+        sender.send_if_modified(|current| {
+            if *current == live {
+                false
+            } else {
+                tracing::info!(live = ?live, "fleet membership changed");
+                *current = live;
+                true
+            }
+        });
+    };
+    tokio::spawn(watch_members(settings, publish, on_error, shutdown));
     receiver
 }
 

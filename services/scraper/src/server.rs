@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, ApiState};
 use crate::discovery::file_sd::FileWatcher;
+use crate::discovery::kubernetes::{error_chain, KubernetesDiscovery};
 use crate::discovery::TargetGroup;
 use crate::manager::{JobRunner, Shared, TargetsView, DIRTY_SIGNAL_CAPACITY};
 use crate::metrics::ScraperMetrics;
@@ -113,7 +114,7 @@ impl Scraper {
             fleet,
             self_name: settings.fleet.self_name.clone(),
             replication: settings.fleet.replication,
-            sharded: !settings.fleet.members.is_empty(),
+            sharded: settings.fleet.is_sharded(),
         };
         let mut loops: Vec<JoinHandle<()>> = Vec::new();
         for job in &settings.jobs {
@@ -194,6 +195,23 @@ fn job_runner(
             }),
         );
         tokio::spawn(watcher.run(tx, stop.clone()));
+        forward_changes(rx.clone(), dirty_tx.clone());
+        providers.push(rx);
+    }
+    for kubernetes_sd in &job.kubernetes_sd {
+        let (tx, rx) = watch::channel(Vec::<TargetGroup>::new());
+        let errors = metrics.sd_errors.clone();
+        let job_name = job.name.clone();
+        let discovery = KubernetesDiscovery::new(
+            kubernetes_sd.clone(),
+            Box::new(move |err| {
+                errors
+                    .with_label_values(&["kubernetes", err.reason()])
+                    .inc();
+                tracing::warn!(job = %job_name, error = %error_chain(err), "kubernetes discovery failed");
+            }),
+        );
+        tokio::spawn(discovery.run(tx, stop.clone()));
         forward_changes(rx.clone(), dirty_tx.clone());
         providers.push(rx);
     }

@@ -15,6 +15,7 @@ use tachyscale_sender::config::SenderSettings;
 use crate::config::{
     RawFleetConfig, RawNodeAgentConfig, RawScrapeConfig, RawScraperConfig, RawTlsConfig,
 };
+use crate::discovery::kubernetes::members::FleetKubernetesSettings;
 use crate::discovery::kubernetes::KubernetesSdSettings;
 use crate::discovery::TargetGroup;
 use crate::scrape::SampleOptions;
@@ -91,10 +92,19 @@ pub enum PodSource {
 pub struct FleetSettings {
     pub self_name: String,
     pub replication: usize,
-    /// Empty: this member owns every target.
+    /// Static members (probed); empty and no `kubernetes`: this member owns every target.
     pub members: Vec<Member>,
+    /// Members from a Service's EndpointSlices; exclusive with `members`.
+    pub kubernetes: Option<FleetKubernetesSettings>,
     pub health_check_interval: Duration,
     pub failure_threshold: u32,
+}
+
+impl FleetSettings {
+    /// Whether targets are split among members (else this member scrapes all of them).
+    pub fn is_sharded(&self) -> bool {
+        !self.members.is_empty() || self.kubernetes.is_some()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -321,7 +331,7 @@ fn job_settings(
     })
 }
 
-fn tls_settings(prefix: &str, raw: &RawTlsConfig) -> Result<TlsSettings, FieldError> {
+pub(crate) fn tls_settings(prefix: &str, raw: &RawTlsConfig) -> Result<TlsSettings, FieldError> {
     if raw.cert_file.is_some() != raw.key_file.is_some() {
         return Err(FieldError::new(
             format!("{prefix}.cert_file"),
@@ -427,6 +437,16 @@ fn fleet_settings(raw: RawFleetConfig) -> Result<FleetSettings, FieldError> {
         })?;
         members.push(Member { name: m.name, url });
     }
+    let kubernetes = raw
+        .kubernetes
+        .map(|k| FleetKubernetesSettings::try_from(k).map_err(|e| nested("fleet.kubernetes", e)))
+        .transpose()?;
+    if kubernetes.is_some() && !members.is_empty() {
+        return Err(FieldError::new(
+            "fleet.kubernetes",
+            "members and kubernetes are exclusive: list the members or watch them",
+        ));
+    }
     if !members.is_empty() && !members.iter().any(|m| m.name == self_name) {
         return Err(FieldError::new(
             "fleet.self",
@@ -437,6 +457,7 @@ fn fleet_settings(raw: RawFleetConfig) -> Result<FleetSettings, FieldError> {
         self_name,
         replication: raw.replication,
         members,
+        kubernetes,
         health_check_interval: raw.health_check_interval.max(Duration::from_millis(100)),
         failure_threshold: raw.failure_threshold,
     })
@@ -504,6 +525,15 @@ mod tests {
             ),
             ("fleet: {self: c, members: [{name: a, url: 'http://a/'}]}", "fleet.self"),
             ("fleet: {replication: 0}", "fleet.replication"),
+            (
+                "fleet: {self: a, members: [{name: a, url: 'http://a/'}], kubernetes: {service: s}}",
+                "fleet.kubernetes",
+            ),
+            ("fleet: {kubernetes: {service: S}}", "fleet.kubernetes.service"),
+            (
+                "scrape_configs: [{job_name: a, kubernetes_sd_configs: [{role: pod, selectors: [{role: node}]}]}]",
+                "scrape_configs[0].kubernetes_sd_configs[0].selectors[0].role",
+            ),
             ("node_agent: {pods: {}}", "node_agent.pods"),
             ("global: {external_labels: {__x: y}}", "global.external_labels.__x"),
             ("remote_write: {destinations: [{name: a, url: 'ftp://x'}]}", "remote_write.destinations[0].url"),
@@ -519,6 +549,20 @@ mod tests {
     fn the_fleet_defaults_to_owning_everything() {
         let settings = parse("{}").unwrap();
         assert!(settings.fleet.members.is_empty());
+        assert!(!settings.fleet.is_sharded());
         assert_eq!(settings.fleet.replication, 1);
+    }
+
+    #[test]
+    fn a_kubernetes_fleet_is_sharded_without_static_members() {
+        let settings = parse(
+            "fleet: {self: scraper-0, replication: 2, kubernetes: {namespace: monitoring, service: scrapers, port: 9202}}",
+        )
+        .unwrap();
+        assert!(settings.fleet.is_sharded());
+        let k8s = settings.fleet.kubernetes.unwrap();
+        assert_eq!(k8s.service, "scrapers");
+        assert_eq!(k8s.namespace.as_deref(), Some("monitoring"));
+        assert_eq!(k8s.port, Some(9202));
     }
 }

@@ -6,124 +6,45 @@
 
 mod support;
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use support::*;
+use tachyscale_testkit::PrometheusProcess;
 
-fn prometheus_bin() -> PathBuf {
-    if let Ok(bin) = std::env::var("PROMETHEUS_BIN") {
-        return PathBuf::from(bin);
-    }
-    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
-        let candidate = Path::new(dir).join("prometheus");
-        if candidate.is_file() {
-            return candidate;
-        }
-    }
-    panic!("prometheus binary not found: install Debian's prometheus 2.42 or set PROMETHEUS_BIN");
-}
-
-/// A Prometheus process on a loopback port, killed when dropped (also when the test fails).
-struct PrometheusProcess {
-    addr: SocketAddr,
-    child: Child,
-    dir: tempfile::TempDir,
-}
-
-impl PrometheusProcess {
-    async fn start() -> PrometheusProcess {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("prometheus.yml");
-        // No scrape jobs: the only data is what the sender writes.
-        std::fs::write(&config, "global:\n  scrape_interval: 15s\n").unwrap();
-        let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let child = Command::new(prometheus_bin())
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address={addr}"))
-            .arg("--web.enable-remote-write-receiver")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let process = PrometheusProcess { addr, child, dir };
-        let ready = process.url("/-/ready");
-        let http = reqwest::Client::new();
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let ok = http
-                .get(&ready)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ok {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "prometheus not ready after 30s:\n{}",
-                process.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        process
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("prometheus.log")).unwrap_or_default()
-    }
-
-    /// The instant-query result as `(instance label, value)` pairs, sorted.
-    async fn query(&self, query: &str) -> Vec<(String, String)> {
-        let body: serde_json::Value = reqwest::Client::new()
-            .get(self.url("/api/v1/query"))
-            .query(&[("query", query)])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let mut out: Vec<(String, String)> = body["data"]["result"]
-            .as_array()
-            .map(|results| {
-                results
-                    .iter()
-                    .map(|r| {
-                        (
-                            r["metric"]["instance"].as_str().unwrap_or("").to_string(),
-                            r["value"][1].as_str().unwrap_or("").to_string(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        out.sort();
-        out
-    }
-}
-
-impl Drop for PrometheusProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The instant-query result as `(instance label, value)` pairs, sorted.
+async fn query(prometheus: &PrometheusProcess, promql: &str) -> Vec<(String, String)> {
+    let body = tachyscale_testkit::api_get(
+        &prometheus.url(""),
+        "/api/v1/query",
+        &[("query", promql.to_string())],
+    )
+    .await;
+    let mut out: Vec<(String, String)> = body["data"]["result"]
+        .as_array()
+        .map(|results| {
+            results
+                .iter()
+                .map(|r| {
+                    (
+                        r["metric"]["instance"].as_str().unwrap_or("").to_string(),
+                        r["value"][1].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_prometheus_accepts_and_serves_what_we_send() {
-    let prometheus = PrometheusProcess::start().await;
+    // No scrape jobs: the only data is what the sender writes.
+    let prometheus = PrometheusProcess::start(
+        "global:\n  scrape_interval: 15s\n",
+        &["--web.enable-remote-write-receiver"],
+    )
+    .await;
     let sender = Running::start(settings(vec![destination(
         "prometheus",
         &prometheus.url("/api/v1/write"),
@@ -153,10 +74,8 @@ async fn real_prometheus_accepts_and_serves_what_we_send() {
         (0..3).map(|i| (format!("i{i}"), "3".into())).collect();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let last = prometheus.query("tachyscale_sender_e2e").await;
-        let count = prometheus
-            .query("count_over_time(tachyscale_sender_e2e[1m])")
-            .await;
+        let last = query(&prometheus, "tachyscale_sender_e2e").await;
+        let count = query(&prometheus, "count_over_time(tachyscale_sender_e2e[1m])").await;
         if last == expected_last && count == expected_count {
             break;
         }

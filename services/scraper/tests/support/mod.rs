@@ -25,6 +25,8 @@ pub struct Exposition {
     pub status: u16,
     pub content_type: String,
     pub body: String,
+    /// How long the exporter waits before answering.
+    pub delay: Duration,
 }
 
 /// A loopback `/metrics` endpoint whose answer the test sets.
@@ -32,6 +34,7 @@ pub struct Exporter {
     pub addr: SocketAddr,
     answer: Arc<Mutex<Exposition>>,
     requests: Arc<Mutex<u64>>,
+    accept: Arc<Mutex<String>>,
     stop: CancellationToken,
 }
 
@@ -43,9 +46,11 @@ impl Exporter {
             status: 200,
             content_type: "text/plain; version=0.0.4; charset=utf-8".into(),
             body: body.into(),
+            delay: Duration::ZERO,
         }));
         let requests = Arc::new(Mutex::new(0));
-        let state = (answer.clone(), requests.clone());
+        let accept = Arc::new(Mutex::new(String::new()));
+        let state = (answer.clone(), requests.clone(), accept.clone());
         let app = axum::Router::new()
             .route("/metrics", axum::routing::get(serve))
             .with_state(state);
@@ -61,6 +66,7 @@ impl Exporter {
             addr,
             answer,
             requests,
+            accept,
             stop,
         }
     }
@@ -77,6 +83,15 @@ impl Exporter {
         self.answer.lock().status = status;
     }
 
+    pub fn set_delay(&self, delay: Duration) {
+        self.answer.lock().delay = delay;
+    }
+
+    /// The `Accept` header of the last request.
+    pub fn last_accept(&self) -> String {
+        self.accept.lock().clone()
+    }
+
     pub fn requests(&self) -> u64 {
         *self.requests.lock()
     }
@@ -88,11 +103,22 @@ impl Drop for Exporter {
     }
 }
 
-type ExporterState = (Arc<Mutex<Exposition>>, Arc<Mutex<u64>>);
+type ExporterState = (Arc<Mutex<Exposition>>, Arc<Mutex<u64>>, Arc<Mutex<String>>);
 
-async fn serve(State((answer, requests)): State<ExporterState>) -> impl IntoResponse {
+async fn serve(
+    State((answer, requests, accept)): State<ExporterState>,
+    headers: axum::http::HeaderMap,
+) -> impl IntoResponse {
     *requests.lock() += 1;
+    *accept.lock() = headers
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
     let answer = answer.lock().clone();
+    if !answer.delay.is_zero() {
+        tokio::time::sleep(answer.delay).await;
+    }
     (
         StatusCode::from_u16(answer.status).unwrap(),
         [("content-type", answer.content_type)],

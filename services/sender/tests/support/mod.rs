@@ -334,11 +334,5 @@ pub async fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -
     panic!("timed out after {timeout:?} waiting for {what}");
 }
 
-/// A loopback port nothing listens on (bound and released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[allow(unused_imports)]
+pub use tachyscale_testkit::free_port;
