@@ -3,11 +3,14 @@
 //!
 //! A target is identified by its key (URL and final labels); a target whose labels change
 //! is a different target, so its old loop ends (writing stale markers) and a new one
-//! starts, as in Prometheus' `scrapePool.Sync`. Stopped loops finish their end-of-target
-//! staleness on their own; the job waits for all of them only at shutdown, so that the
-//! markers reach the sender before it flushes.
+//! starts, as in Prometheus' `scrapePool.Sync`. A target that moved to another fleet member
+//! ends without stale markers (its series continue there), and so do all loops at
+//! shutdown. Stopped loops finish on their own; the job waits for all of them only at
+//! shutdown, so that any markers reach the sender before it flushes.
 
+use std::collections::HashSet;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -67,6 +70,8 @@ pub struct Shared {
 
 struct Running {
     stop: CancellationToken,
+    /// Whether the loop ends its series with stale markers when stopped.
+    stale_on_stop: Arc<AtomicBool>,
     handle: JoinHandle<()>,
     active: ActiveTarget,
 }
@@ -128,6 +133,7 @@ impl JobRunner {
         let mut dropped = Vec::new();
         let mut invalid = 0;
         let mut not_owned = 0;
+        let mut owned_elsewhere: HashSet<String> = HashSet::new();
         for populated in targets_from_groups(&self.settings.defaults, &groups) {
             match populated {
                 Populated::Target(target) => {
@@ -141,6 +147,7 @@ impl JobRunner {
                         )
                     {
                         not_owned += 1;
+                        owned_elsewhere.insert(target.key.clone());
                         continue;
                     }
                     wanted.insert(target.key.clone(), *target);
@@ -162,6 +169,10 @@ impl JobRunner {
             .collect();
         for key in gone {
             if let Some(run) = running.remove(&key) {
+                // A target handed to another member continues there: no stale markers.
+                if !owned_elsewhere.contains(&key) {
+                    run.stale_on_stop.store(true, Ordering::Release);
+                }
                 run.stop.cancel();
                 finished.push(run.handle);
             }
@@ -200,6 +211,7 @@ impl JobRunner {
         let target = Arc::new(target);
         let status = Arc::new(TargetStatus::default());
         let stop = CancellationToken::new();
+        let stale_on_stop = Arc::new(AtomicBool::new(false));
         let options = self.settings.sample_options.clone();
         let source = HttpSource::new(
             self.client.clone(),
@@ -219,10 +231,12 @@ impl JobRunner {
             metrics: self.shared.metrics.clone(),
             slots: self.shared.slots.clone(),
             status: status.clone(),
+            stale_on_stop: stale_on_stop.clone(),
         };
         let handle = tokio::spawn(scrape_loop.run(stop.clone()));
         Running {
             stop,
+            stale_on_stop,
             handle,
             active: ActiveTarget { target, status },
         }

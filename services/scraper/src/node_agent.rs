@@ -82,6 +82,9 @@ pub struct NodeAgentSource {
     pods_stale: bool,
     body: Vec<u8>,
     collection: Option<Collection>,
+    /// A collection still running after its timeout (a hung cgroupfs read): no new one is
+    /// started until it ends, so blocking threads cannot pile up.
+    pending: Option<tokio::task::JoinHandle<Result<Collection, tachyscale_cgroup::Error>>>,
 }
 
 impl NodeAgentSource {
@@ -99,6 +102,7 @@ impl NodeAgentSource {
             pods_stale: true,
             body: Vec::new(),
             collection: None,
+            pending: None,
         }
     }
 
@@ -159,15 +163,27 @@ impl TargetSource for NodeAgentSource {
                 }
             }
         }
-        let root = self.settings.cgroup_root.clone();
-        let meminfo = self.settings.meminfo_path.clone();
-        let pods = self.pods.clone();
-        let work = tokio::task::spawn_blocking(move || {
-            tachyscale_cgroup::collect(&root, &pods, meminfo.as_deref())
-        });
+        let mut work = match self.pending.take() {
+            Some(previous) if !previous.is_finished() => {
+                self.pending = Some(previous);
+                return Err(NodeAgentError::Timeout(timeout));
+            }
+            // A late result is stale by now: start afresh.
+            _ => {
+                let root = self.settings.cgroup_root.clone();
+                let meminfo = self.settings.meminfo_path.clone();
+                let pods = self.pods.clone();
+                tokio::task::spawn_blocking(move || {
+                    tachyscale_cgroup::collect(&root, &pods, meminfo.as_deref())
+                })
+            }
+        };
         let remaining = timeout.saturating_sub(started.elapsed());
-        let collection = match tokio::time::timeout(remaining, work).await {
-            Err(_) => return Err(NodeAgentError::Timeout(timeout)),
+        let collection = match tokio::time::timeout(remaining, &mut work).await {
+            Err(_) => {
+                self.pending = Some(work);
+                return Err(NodeAgentError::Timeout(timeout));
+            }
             Ok(Err(_)) => return Err(NodeAgentError::Task),
             Ok(Ok(result)) => result?,
         };

@@ -140,6 +140,7 @@ impl Scraper {
                 metrics: metrics.clone(),
                 slots: shared.slots.clone(),
                 status: Arc::new(TargetStatus::default()),
+                stale_on_stop: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             };
             loops.push(tokio::spawn(agent_loop.run(scrape_stop.clone())));
         }
@@ -148,6 +149,13 @@ impl Scraper {
         shutdown.cancelled().await;
         tracing::info!("scraper stopping");
         ready.store(false, Ordering::Release);
+        if settings.fleet.is_sharded() {
+            // Keep scraping until peers have seen /readyz fail and taken the targets over,
+            // so the hand-over leaves no gap (bounded by half the shutdown deadline).
+            let fleet = &settings.fleet;
+            let notice = fleet.health_check_interval * (fleet.failure_threshold + 1);
+            tokio::time::sleep(notice.min(settings.shutdown_timeout / 2)).await;
+        }
         discovery_stop.cancel();
         scrape_stop.cancel();
         for handle in loops {

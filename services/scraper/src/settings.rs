@@ -304,11 +304,7 @@ fn job_settings(
             metrics_path: raw.metrics_path,
             interval,
             timeout,
-            params: raw
-                .params
-                .into_iter()
-                .filter_map(|(k, v)| Some((k, v.into_iter().next()?)))
-                .collect(),
+            params: raw.params.into_iter().collect(),
             relabel_configs: Arc::new(relabel_configs),
         },
         sample_options: Arc::new(SampleOptions {

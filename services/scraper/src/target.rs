@@ -38,7 +38,8 @@ pub struct TargetDefaults {
     pub metrics_path: String,
     pub interval: Duration,
     pub timeout: Duration,
-    pub params: Vec<(String, String)>,
+    /// Query parameters with all their values (`params: {match[]: [a, b]}`).
+    pub params: Vec<(String, Vec<String>)>,
     pub relabel_configs: Arc<Vec<RelabelConfig>>,
 }
 
@@ -116,32 +117,29 @@ pub fn targets_from_groups(defaults: &TargetDefaults, groups: &[TargetGroup]) ->
 /// Applies defaults and relabeling to one discovered label set.
 pub fn populate(defaults: &TargetDefaults, discovered: LabelMap) -> Populated {
     let mut labels = discovered.clone();
-    let mut set_default = |name: &str, value: &str| {
-        labels
-            .entry(name.to_string())
-            .or_insert_with(|| value.to_string());
+    // Defaults replace absent and empty values alike (Prometheus tests `lset.Get(..) == ""`).
+    let mut set_default = |name: &str, value: String| {
+        let slot = labels.entry(name.to_string()).or_default();
+        if slot.is_empty() {
+            *slot = value;
+        }
     };
-    set_default(JOB_LABEL, &defaults.job);
-    set_default(SCHEME_LABEL, &defaults.scheme);
-    set_default(METRICS_PATH_LABEL, &defaults.metrics_path);
-    set_default(
-        INTERVAL_LABEL,
-        &humantime::format_duration(defaults.interval).to_string(),
-    );
-    set_default(
-        TIMEOUT_LABEL,
-        &humantime::format_duration(defaults.timeout).to_string(),
-    );
-    for (name, value) in &defaults.params {
-        set_default(&format!("{PARAM_PREFIX}{name}"), value);
-    }
-    if !labels.contains_key(ADDRESS_LABEL) {
-        return Populated::Invalid(discovered, TargetError::NoAddress);
+    set_default(JOB_LABEL, defaults.job.clone());
+    set_default(SCHEME_LABEL, defaults.scheme.clone());
+    set_default(METRICS_PATH_LABEL, defaults.metrics_path.clone());
+    set_default(INTERVAL_LABEL, go_duration(defaults.interval));
+    set_default(TIMEOUT_LABEL, go_duration(defaults.timeout));
+    // The first value of each configured parameter, unconditionally.
+    for (name, values) in &defaults.params {
+        if let Some(first) = values.first() {
+            labels.insert(format!("{PARAM_PREFIX}{name}"), first.clone());
+        }
     }
     if !crate::relabel::apply(&mut labels, &defaults.relabel_configs) {
         return Populated::Dropped(discovered);
     }
-    match finish(labels) {
+    labels.retain(|_, v| !v.is_empty());
+    match finish(labels, &defaults.params) {
         Ok(target) => Populated::Target(Box::new(Target {
             discovered,
             ..target
@@ -150,10 +148,9 @@ pub fn populate(defaults: &TargetDefaults, discovered: LabelMap) -> Populated {
     }
 }
 
-fn finish(mut labels: LabelMap) -> Result<Target, TargetError> {
+fn finish(mut labels: LabelMap, params: &[(String, Vec<String>)]) -> Result<Target, TargetError> {
     let address = labels
         .get(ADDRESS_LABEL)
-        .filter(|a| !a.is_empty())
         .cloned()
         .ok_or(TargetError::NoAddress)?;
     let scheme = labels.get(SCHEME_LABEL).cloned().unwrap_or_default();
@@ -174,7 +171,7 @@ fn finish(mut labels: LabelMap) -> Result<Target, TargetError> {
     };
     let interval = duration(INTERVAL_LABEL)?;
     let timeout = duration(TIMEOUT_LABEL)?;
-    if timeout > interval {
+    if timeout >= interval {
         return Err(TargetError::TimeoutAboveInterval { timeout, interval });
     }
     let path = labels.get(METRICS_PATH_LABEL).cloned().unwrap_or_default();
@@ -184,12 +181,27 @@ fn finish(mut labels: LabelMap) -> Result<Target, TargetError> {
         return Err(TargetError::BadAddress(address));
     }
     url.set_path(&path);
-    let params: Vec<(String, String)> = labels
+    // Configured parameters keep all their values; a `__param_<name>` label (after
+    // relabeling) replaces the first value or adds the parameter (Prometheus' `Target.URL`).
+    let mut query: Vec<(String, Vec<String>)> = params.to_vec();
+    for (name, value) in labels
         .iter()
-        .filter_map(|(k, v)| Some((k.strip_prefix(PARAM_PREFIX)?.to_string(), v.clone())))
-        .collect();
-    if !params.is_empty() {
-        url.query_pairs_mut().extend_pairs(params);
+        .filter_map(|(k, v)| Some((k.strip_prefix(PARAM_PREFIX)?, v)))
+    {
+        match query.iter_mut().find(|(n, _)| n == name) {
+            Some((_, values)) if !values.is_empty() => values[0] = value.clone(),
+            Some((_, values)) => values.push(value.clone()),
+            None => query.push((name.to_string(), vec![value.clone()])),
+        }
+    }
+    query.sort_by(|a, b| a.0.cmp(&b.0));
+    if !query.is_empty() {
+        let mut pairs = url.query_pairs_mut();
+        for (name, values) in &query {
+            for value in values {
+                pairs.append_pair(name, value);
+            }
+        }
     }
     labels
         .entry(INSTANCE_LABEL.to_string())
@@ -197,7 +209,7 @@ fn finish(mut labels: LabelMap) -> Result<Target, TargetError> {
     let final_labels = Labels::from_pairs(
         labels
             .iter()
-            .filter(|(k, v)| !k.starts_with("__") && !v.is_empty())
+            .filter(|(k, _)| !k.starts_with("__"))
             .map(|(k, v)| (k.as_str(), v.as_str())),
     );
     let key = format!("{url}\u{0}{final_labels}");
@@ -211,6 +223,23 @@ fn finish(mut labels: LabelMap) -> Result<Target, TargetError> {
         key,
         hash,
     })
+}
+
+/// A duration as Go's `model.Duration` prints it (`1s`, `800ms`, `1m30s`), the form
+/// Prometheus puts in `__scrape_interval__` and relabel rules match against.
+pub fn go_duration(d: Duration) -> String {
+    let mut ms = d.as_millis();
+    if ms == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    for (unit, size) in [("h", 3_600_000u128), ("m", 60_000), ("s", 1000), ("ms", 1)] {
+        if ms >= size {
+            out.push_str(&format!("{}{unit}", ms / size));
+            ms %= size;
+        }
+    }
+    out
 }
 
 /// Adds `:80` / `:443` when the address has no port, as Prometheus' `addPort` does.
@@ -238,7 +267,10 @@ mod tests {
             metrics_path: "/metrics".into(),
             interval: Duration::from_secs(1),
             timeout: Duration::from_millis(800),
-            params: vec![],
+            params: vec![(
+                "match[]".into(),
+                vec!["{job=\"a\"}".into(), "{job=\"b\"}".into()],
+            )],
             relabel_configs: Arc::new(crate::relabel::parse_list(relabel_yaml).unwrap()),
         }
     }
@@ -271,7 +303,10 @@ mod tests {
             t.labels.to_string(),
             r#"{env="prod", instance="10.0.0.1:9100", job="node"}"#
         );
-        assert_eq!(t.url.as_str(), "http://10.0.0.1:9100/metrics");
+        assert_eq!(
+            t.url.as_str(),
+            "http://10.0.0.1:9100/metrics?match%5B%5D=%7Bjob%3D%22a%22%7D&match%5B%5D=%7Bjob%3D%22b%22%7D"
+        );
         assert_eq!(t.interval, Duration::from_secs(1));
         assert_eq!(t.timeout, Duration::from_millis(800));
     }
@@ -298,10 +333,48 @@ mod tests {
         ));
         assert_eq!(
             t.url.as_str(),
-            "https://node-a:10250/metrics/resource?module=http_2xx"
+            "https://node-a:10250/metrics/resource?match%5B%5D=%7Bjob%3D%22a%22%7D&match%5B%5D=%7Bjob%3D%22b%22%7D&module=http_2xx"
         );
         assert_eq!(t.interval, Duration::from_secs(2));
         assert_eq!(t.labels.get("instance"), Some("node-a:10250"));
+    }
+
+    #[test]
+    fn empty_defaults_are_filled_and_params_override_the_first_value() {
+        let t = target(populate(
+            &TargetDefaults {
+                params: vec![("module".into(), vec!["a".into(), "b".into()])],
+                ..defaults("- target_label: __param_module\n  replacement: c\n")
+            },
+            labels(&[("__address__", "h:1"), ("job", ""), ("instance", "")]),
+        ));
+        assert_eq!(t.labels.get("job"), Some("node"));
+        assert_eq!(t.labels.get("instance"), Some("h:1"));
+        let query: Vec<(String, String)> = t
+            .url
+            .query_pairs()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        assert_eq!(
+            query,
+            [
+                ("module".to_string(), "c".to_string()),
+                ("module".into(), "b".into())
+            ]
+        );
+        assert_eq!(go_duration(Duration::from_millis(90_500)), "1m30s500ms");
+        assert_eq!(go_duration(Duration::from_millis(800)), "800ms");
+    }
+
+    #[test]
+    fn an_address_built_by_relabeling_is_accepted() {
+        let yaml =
+            "- source_labels: [__meta_ip]\n  target_label: __address__\n  replacement: '$1:9100'\n";
+        let t = target(populate(
+            &defaults(yaml),
+            labels(&[("__meta_ip", "10.1.2.3")]),
+        ));
+        assert_eq!(t.labels.get("instance"), Some("10.1.2.3:9100"));
     }
 
     #[test]

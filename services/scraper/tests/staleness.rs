@@ -129,3 +129,28 @@ remote_write:
     scraper.stop().await;
     store.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scraper_shutting_down_writes_no_stale_markers() {
+    let exporter = Exporter::start(BODY_ABC).await;
+    let store = StoreHandle::start(Default::default()).await;
+    let scraper = ScraperHandle::start(&format!(
+        r#"
+scrape_configs:
+  - job_name: restart
+    static_configs: [{{targets: ["{addr}"]}}]
+remote_write:
+  destinations: [{{name: store, url: "{write}"}}]
+"#,
+        addr = exporter.addr,
+        write = store.url("/api/v1/write")
+    ))
+    .await;
+    let base = format!("http://{}", store.addr);
+    wait_until("a scraped", Duration::from_secs(20), || present(&base, "a")).await;
+    scraper.stop().await;
+    // As in Prometheus, a restart is bridged by the lookback, not cut by markers.
+    assert!(present(&base, "a").await);
+    assert!(present(&base, r#"up{job="restart"}"#).await);
+    store.stop().await;
+}

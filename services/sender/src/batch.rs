@@ -21,7 +21,24 @@ use tachyscale_proto::prometheus::{Label, Sample, TimeSeries, WriteRequest};
 
 use crate::sample::{Series, SeriesSample};
 
-/// Builds the `WriteRequest` of a batch.
+/// Groups a batch by series: per series (in order of first appearance) the index of its
+/// first sample and the indices of all its samples in arrival order.
+pub fn group(samples: &[SeriesSample]) -> Vec<(usize, Vec<usize>)> {
+    let mut index: HashMap<SeriesKey<'_>, usize, BuildHasherDefault<PrehashedHasher>> =
+        HashMap::with_capacity_and_hasher(samples.len(), Default::default());
+    let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
+    for (i, sample) in samples.iter().enumerate() {
+        let slot = *index.entry(SeriesKey(&sample.series)).or_insert_with(|| {
+            groups.push((i, Vec::with_capacity(1)));
+            groups.len() - 1
+        });
+        groups[slot].1.push(i);
+    }
+    groups
+}
+
+/// Builds the `WriteRequest` of a batch as a prost message (tests and tools; the sender
+/// writes the same bytes directly with [`crate::wire`]).
 pub fn write_request(samples: &[SeriesSample]) -> WriteRequest {
     let mut index: HashMap<SeriesKey<'_>, usize, BuildHasherDefault<PrehashedHasher>> =
         HashMap::default();
@@ -52,9 +69,14 @@ pub fn write_request(samples: &[SeriesSample]) -> WriteRequest {
 
 /// Encodes a batch as a snappy-compressed protobuf body.
 pub fn encode(samples: &[SeriesSample]) -> Bytes {
-    Bytes::from(tachyscale_proto::remote_write::encode(&write_request(
-        samples,
-    )))
+    let raw = crate::wire::encode_groups(samples, &group(samples));
+    // Compressing an in-memory buffer only fails above snappy's 4 GiB block limit, which a
+    // batch of at most `max_samples_per_send` samples cannot reach.
+    Bytes::from(
+        snap::raw::Encoder::new()
+            .compress_vec(&raw)
+            .unwrap_or_default(),
+    )
 }
 
 /// Newest timestamp in a batch, in milliseconds.
@@ -178,6 +200,24 @@ mod tests {
         });
         let request = write_request(&[sample(&a, 1, 1.0), sample(&b, 1, 2.0)]);
         assert_eq!(request.timeseries.len(), 2);
+    }
+
+    #[test]
+    fn direct_encoding_is_byte_identical_to_prost() {
+        use prost::Message as _;
+        let a = series("up", "a");
+        let b = series("node_cpu_seconds_total", &"x".repeat(300));
+        let batch = [
+            sample(&a, 1000, 1.0),
+            sample(&b, 1000, 0.0),
+            sample(&a, 2000, -0.0),
+            sample(&b, 0, f64::NAN),
+            sample(&a, -5, f64::from_bits(0x7ff0_0000_0000_0002)),
+            sample(&b, i64::MAX, f64::INFINITY),
+        ];
+        let direct = crate::wire::encode_groups(&batch, &group(&batch));
+        assert_eq!(direct, write_request(&batch).encode_to_vec());
+        assert!(crate::wire::encode_groups(&[], &[]).is_empty());
     }
 
     #[test]

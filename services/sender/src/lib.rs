@@ -42,6 +42,7 @@ mod queue;
 pub mod sample;
 mod sender;
 mod shard;
+pub mod wire;
 
 pub use config::{
     Auth, DestinationSettings, Password, QueueSettings, RawBasicAuth, RawDestinationConfig,

@@ -53,6 +53,8 @@ pub enum AppendError {
     NoMetricName { series: String },
     #[error("series {series} has an invalid metric or label name after relabeling")]
     InvalidLabels { series: String },
+    #[error("no parse slot was free within the scrape timeout (max_concurrent_scrapes)")]
+    NoSlot,
 }
 
 impl AppendError {
@@ -64,6 +66,7 @@ impl AppendError {
             AppendError::LabelValueLength { .. } => "label_value_length_limit",
             AppendError::NoMetricName { .. } => "no_metric_name",
             AppendError::InvalidLabels { .. } => "invalid_labels",
+            AppendError::NoSlot => "concurrency_limit",
         }
     }
 }
@@ -91,6 +94,9 @@ pub struct Appender<'a> {
     out: &'a mut Vec<SeriesSample>,
     start_len: usize,
     counts: AppendCounts,
+    /// Set once `sample_limit` is exceeded: later samples are still counted (so the report
+    /// series tell how far over the limit the target is, as in Prometheus) but not kept.
+    limit_error: Option<AppendError>,
 }
 
 impl<'a> Appender<'a> {
@@ -111,6 +117,7 @@ impl<'a> Appender<'a> {
             out,
             start_len,
             counts: AppendCounts::default(),
+            limit_error: None,
         }
     }
 
@@ -148,10 +155,14 @@ impl<'a> Appender<'a> {
             }
         };
         self.counts.post_relabel += 1;
+        if self.limit_error.is_some() {
+            return Ok(());
+        }
         if self.options.sample_limit > 0 && self.counts.post_relabel > self.options.sample_limit {
-            return Err(AppendError::SampleLimit {
+            self.limit_error = Some(AppendError::SampleLimit {
                 limit: self.options.sample_limit,
             });
+            return Ok(());
         }
         let ts_ms = match (self.options.honor_timestamps, timestamp_ms) {
             (true, Some(ts)) => ts,
@@ -187,9 +198,6 @@ impl<'a> Appender<'a> {
         labels.retain(|_, v| !v.is_empty());
         if labels.is_empty() {
             return Ok(None);
-        }
-        for (name, value) in self.options.external_labels.iter() {
-            labels.entry(name.clone()).or_insert_with(|| value.clone());
         }
         let describe = || describe(&labels);
         match labels.get(METRIC_NAME) {
@@ -228,24 +236,42 @@ impl<'a> Appender<'a> {
                 limit: o.label_value_length_limit,
             });
         }
+        // External labels come last, as Prometheus adds them at remote-write time: they do
+        // not count against the label limits.
+        for (name, value) in self.options.external_labels.iter() {
+            labels.entry(name.clone()).or_insert_with(|| value.clone());
+        }
         let labels = Labels::from_pairs(labels.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         Ok(Some(Arc::new(Series::new(labels))))
     }
 
-    /// Ends a scrape whose samples are all in: stale markers for vanished series.
-    pub fn commit(mut self) -> AppendCounts {
-        self.counts.stale_markers = self.cache.finish(self.ts_ms, self.out);
+    /// The error that fails the whole scrape once every sample has been counted (the
+    /// sample limit), if any.
+    pub fn check(&self) -> Result<(), AppendError> {
+        match &self.limit_error {
+            Some(err) => Err(err.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Ends a scrape whose samples are all in: stale markers for vanished series go to
+    /// `stale` (sent ahead of the samples, so a full sender queue drops samples first).
+    pub fn commit(mut self, stale: &mut Vec<SeriesSample>) -> AppendCounts {
+        self.counts.stale_markers = self.cache.finish(self.ts_ms, stale);
         self.counts
     }
 
     /// Ends a scrape that failed part-way: its samples are discarded and every series of
-    /// the last successful scrape is marked stale.
-    pub fn rollback(self) -> AppendCounts {
+    /// the last successful scrape is marked stale. The counts of what was read stay, for
+    /// the report series (`scrape_samples_scraped` still tells how big the exposition was).
+    pub fn rollback(self, stale: &mut Vec<SeriesSample>) -> AppendCounts {
         self.out.truncate(self.start_len);
-        let stale_markers = self.cache.fail(self.ts_ms, self.out);
+        let stale_markers = self.cache.fail(self.ts_ms, stale);
         AppendCounts {
             stale_markers,
-            ..AppendCounts::default()
+            series_added: 0,
+            duplicates: 0,
+            ..self.counts
         }
     }
 }
@@ -261,16 +287,20 @@ pub fn mutate_sample_labels(
     target: &Labels,
     honor_labels: bool,
 ) -> LabelMap {
-    let exposed: LabelMap = scraped.into_iter().filter(|(_, v)| !v.is_empty()).collect();
-    let mut result = exposed.clone();
     if honor_labels {
+        // A scraped label that is present but empty still wins (and then disappears): the
+        // Pushgateway's `instance=""` idiom relies on it.
+        let mut result: LabelMap = scraped.into_iter().collect();
         for label in target {
             result
                 .entry(label.name.to_string())
                 .or_insert_with(|| label.value.to_string());
         }
+        result.retain(|_, v| !v.is_empty());
         return result;
     }
+    let exposed: LabelMap = scraped.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+    let mut result = exposed.clone();
     let mut conflicting: Vec<(String, String)> = Vec::new();
     for label in target {
         if let Some(existing) = exposed.get(&*label.name) {

@@ -34,6 +34,10 @@ pub struct SeriesCache {
     /// Series (by hash) written without an explicit timestamp by the last successful scrape.
     previous: HashMap<u64, Arc<Series>>,
     current: HashMap<u64, Arc<Series>>,
+    /// Entries after the last successful scrape: failed scrapes do not prune, so a target
+    /// with churning series that keeps failing is flushed when the cache grows well past it
+    /// (Prometheus' `iterDone` rule: more than 2 × that + 1000).
+    entries_after_success: usize,
 }
 
 /// How a raw series resolved.
@@ -95,6 +99,7 @@ impl SeriesCache {
     pub fn finish(&mut self, ts_ms: i64, out: &mut Vec<SeriesSample>) -> usize {
         let iteration = self.iteration;
         self.entries.retain(|_, e| e.last_iteration == iteration);
+        self.entries_after_success = self.entries.len();
         let written = self.mark_vanished(ts_ms, out);
         std::mem::swap(&mut self.previous, &mut self.current);
         self.current.clear();
@@ -106,6 +111,10 @@ impl SeriesCache {
     /// comes back usually exposes the same series.
     pub fn fail(&mut self, ts_ms: i64, out: &mut Vec<SeriesSample>) -> usize {
         self.current.clear();
+        if self.entries.len() > 2 * self.entries_after_success + 1000 {
+            let iteration = self.iteration;
+            self.entries.retain(|_, e| e.last_iteration == iteration);
+        }
         let written = self.mark_vanished(ts_ms, out);
         self.previous.clear();
         written
@@ -204,6 +213,24 @@ mod tests {
         assert_eq!(cache.fail(3000, &mut again), 0, "already marked");
         let out = scrape(&mut cache, &["a"], 4000);
         assert!(stale_names(&out).is_empty());
+    }
+
+    #[test]
+    fn failing_scrapes_with_churning_series_do_not_grow_the_cache_forever() {
+        let mut cache = SeriesCache::default();
+        for round in 0..20 {
+            cache.begin();
+            for i in 0..500 {
+                let key = format!("s{round}_{i}");
+                cache.insert(&key, Some(series(&key)));
+            }
+            cache.fail(round * 1000, &mut Vec::new());
+            assert!(
+                cache.len() <= 1500,
+                "round {round}: {} entries",
+                cache.len()
+            );
+        }
     }
 
     #[test]

@@ -50,6 +50,10 @@ pub async fn fetch(
     body: &mut Vec<u8>,
 ) -> Result<Option<String>, FetchError> {
     body.clear();
+    // A target that once sent a huge body should not pin that memory for ever.
+    if body.capacity() > 4 * (body_limit_bytes.max(1 << 20)) {
+        body.shrink_to(1 << 20);
+    }
     let work = async {
         let request = request
             .header(ACCEPT, ACCEPT_HEADER)
@@ -74,7 +78,9 @@ pub async fn fetch(
                     limit: body_limit_bytes,
                 });
             }
-            body.reserve(length as usize);
+            // The header is the target's claim, not a fact: reserve at most 1 MiB up front
+            // (with `body_size_limit: 0` a hostile length would otherwise abort the process).
+            body.reserve((length as usize).min(1 << 20));
         }
         while let Some(chunk) = response.chunk().await.map_err(FetchError::Request)? {
             if body_limit_bytes > 0 && body.len() + chunk.len() > body_limit_bytes {

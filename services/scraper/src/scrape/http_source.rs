@@ -16,7 +16,7 @@ use super::scrape_loop::{ScrapeFailure, TargetSource};
 pub enum ScrapeError {
     #[error(transparent)]
     Fetch(#[from] FetchError),
-    #[error("invalid exposition: {0}")]
+    #[error("invalid exposition")]
     Parse(#[from] ParseError),
     #[error(transparent)]
     Append(#[from] AppendError),

@@ -1,14 +1,22 @@
 //! A target's loop: wait for the next aligned instant, scrape, hand the samples to the
 //! sender, repeat; on stop, mark everything the target wrote stale.
 //!
-//! Each target runs in its own task, so a slow or dead target only ever delays itself. A
-//! shared semaphore bounds how many scrapes run at once; a scrape that cannot get a slot
-//! before its timeout is counted as missed rather than queued behind the others (which
-//! would make every later scrape late too). When a scrape overruns the next instant, the
-//! loop skips to the first instant still ahead and counts the skipped ones: timestamps
-//! stay on the schedule, so delta-of-delta stays 0.
+//! Each target runs in its own task, so a slow or dead target only ever delays itself. The
+//! fetch (network wait) is not limited; a shared semaphore bounds how many parses and
+//! appends (the CPU part) run at once, so a thousand unreachable targets cannot starve the
+//! healthy ones of slots. A scrape that cannot get a slot within what is left of its
+//! timeout fails (`concurrency_limit`). When a scrape overruns the next instant, the loop
+//! skips to the first instant still ahead and counts the skipped ones: timestamps stay on
+//! the schedule, so delta-of-delta stays 0.
+//!
+//! When a loop stops, it writes stale markers for everything it wrote only if the manager
+//! says the target is gone from discovery (`stale_on_stop`). A member shutting down, or
+//! handing the target to another fleet member, writes none, as Prometheus writes none at
+//! shutdown: the series continue from the next owner (or after the restart) without an
+//! explicit gap.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -26,7 +34,7 @@ use crate::schedule::Schedule;
 use crate::SampleSink;
 
 /// Why a scrape failed, with a bounded reason for metrics.
-pub trait ScrapeFailure: std::fmt::Display {
+pub trait ScrapeFailure: std::error::Error {
     fn reason(&self) -> &'static str;
 }
 
@@ -64,6 +72,8 @@ pub struct ScrapeLoop<S: TargetSource> {
     pub metrics: ScraperMetrics,
     pub slots: Arc<Semaphore>,
     pub status: Arc<TargetStatus>,
+    /// Set by the manager before it stops a loop whose target left discovery.
+    pub stale_on_stop: Arc<AtomicBool>,
 }
 
 /// Unix time in milliseconds.
@@ -115,8 +125,12 @@ impl<S: TargetSource> ScrapeLoop<S> {
             }
             next_ms = following;
         }
-        // End of target: everything it wrote ends here, as Prometheus' end-of-run
-        // staleness does, at an instant after its last sample.
+        if !self.stale_on_stop.load(Ordering::Acquire) {
+            return;
+        }
+        // The target left discovery: everything it wrote ends here, at an instant after
+        // its last sample (Prometheus' end-of-run staleness waits for the next scheduled
+        // instant instead; writing now lets the markers reach the sender before it stops).
         let ts_ms = now_ms().max(last_ts_ms.map_or(0, |t| t + 1));
         let mut out = Vec::new();
         cache.fail(ts_ms, &mut out);
@@ -138,34 +152,45 @@ impl<S: TargetSource> ScrapeLoop<S> {
         ts_ms: i64,
         stop: &CancellationToken,
     ) -> bool {
-        let permit = tokio::select! {
+        let started = Instant::now();
+        let fetched = tokio::select! {
             _ = stop.cancelled() => return false,
-            permit = tokio::time::timeout(self.timeout, self.slots.clone().acquire_owned()) => permit,
+            fetched = self.source.fetch(self.timeout) => fetched,
         };
-        let Ok(Ok(_permit)) = permit else {
-            self.metrics
-                .missed_scrapes
-                .with_label_values(&[&self.job])
-                .inc();
-            return false;
+        // Only the CPU part holds a slot, for at most what is left of the timeout.
+        let permit = match &fetched {
+            Ok(()) => {
+                let budget = self.timeout.saturating_sub(started.elapsed());
+                tokio::time::timeout(budget, self.slots.clone().acquire_owned())
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+            }
+            Err(_) => None,
         };
         self.metrics.scrapes_in_flight.inc();
-        let started = Instant::now();
-        let fetched = self.source.fetch(self.timeout).await;
         let mut out = Vec::new();
+        let mut priority = Vec::new();
         let mut appender =
             Appender::new(cache, &self.target_labels, &self.options, ts_ms, &mut out);
-        let result = match fetched {
-            Ok(()) => self.source.append(&mut appender),
-            Err(err) => Err(err),
+        let result = match (fetched, &permit) {
+            (Ok(()), Some(_)) => self
+                .source
+                .append(&mut appender)
+                .and_then(|()| appender.check().map_err(S::Error::from)),
+            (Ok(()), None) => Err(S::Error::from(AppendError::NoSlot)),
+            (Err(err), _) => Err(err),
         };
         let counts = match &result {
-            Ok(()) => appender.commit(),
-            Err(_) => appender.rollback(),
+            Ok(()) => appender.commit(&mut priority),
+            Err(_) => appender.rollback(&mut priority),
         };
+        drop(permit);
         let duration = started.elapsed().as_secs_f64();
         self.metrics.scrapes_in_flight.dec();
-        report.report(ts_ms, result.is_ok(), duration, &counts, &mut out);
+        // Report series and stale markers go first: a full sender queue drops the newest
+        // samples, and these are what alerts read.
+        report.report(ts_ms, result.is_ok(), duration, &counts, &mut priority);
 
         let job = &*self.job;
         self.metrics
@@ -203,8 +228,9 @@ impl<S: TargetSource> ScrapeLoop<S> {
                     .scrape_errors
                     .with_label_values(&[job, err.reason()])
                     .inc();
-                tracing::debug!(job, target = %self.target_labels, error = %err, "scrape failed");
-                (TargetHealth::Down, err.to_string())
+                let message = crate::discovery::kubernetes::error_chain(err);
+                tracing::debug!(job, target = %self.target_labels, error = %message, "scrape failed");
+                (TargetHealth::Down, message)
             }
         };
         self.status.set(LastScrape {
@@ -214,6 +240,7 @@ impl<S: TargetSource> ScrapeLoop<S> {
             samples: counts.post_relabel,
             error,
         });
+        self.emit(priority);
         self.emit(out);
         true
     }
