@@ -380,8 +380,20 @@ fn measure_prometheus(
     let samples = query(format!(
         "sum(sum_over_time(scrape_samples_scraped{{job=\"kubelet\"}}[{window}]))"
     ))?;
-    let interval_p99 =
-        query("max(prometheus_target_interval_length_seconds{quantile=\"0.99\"})".into())?;
+    // Prometheus' own summary of actual scrape intervals (not in its TSDB: it does not
+    // scrape itself here), read from its /metrics.
+    let own = scrape_metrics(client, &format!("{}/metrics", prometheus.base))?;
+    let interval_quantile = |q: &str| {
+        own.iter()
+            .filter(|(k, _)| {
+                k.starts_with("prometheus_target_interval_length_seconds{")
+                    && k.contains(&format!("quantile=\"{q}\""))
+            })
+            .map(|(_, v)| *v)
+            .fold(f64::NAN, f64::max)
+    };
+    let interval_p99 = interval_quantile("0.99");
+    let interval_p01 = interval_quantile("0.01");
     let expected = n as f64 * wall.floor();
     drop(prometheus);
     drop(fleet);
@@ -394,6 +406,7 @@ fn measure_prometheus(
         "scrapes_ok": ok,
         "missed_or_failed_pct": 100.0 * (expected - ok).max(0.0) / expected,
         "interval_p99_minus_1s_ms": (interval_p99 - 1.0) * 1e3,
+        "interval_p01_minus_1s_ms": (interval_p01 - 1.0) * 1e3,
         "samples_per_second": samples / wall,
     }))
 }

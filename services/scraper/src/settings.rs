@@ -462,6 +462,7 @@ fn fleet_settings(raw: RawFleetConfig) -> Result<FleetSettings, FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Deserialize as _;
 
     fn parse(yaml: &str) -> Result<ScraperSettings, FieldError> {
         tachyscale_config::parse::<RawScraperConfig, ScraperSettings>(yaml)
@@ -471,12 +472,30 @@ mod tests {
     fn the_documented_example_loads() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/scraper.yaml");
         let settings = ScraperSettings::load(std::path::Path::new(path)).unwrap();
-        assert_eq!(settings.jobs.len(), 1);
+        assert_eq!(settings.jobs.len(), 2);
+        assert_eq!(settings.sender.destinations.len(), 1);
         let job = &settings.jobs[0];
         assert_eq!(job.defaults.interval, Duration::from_secs(1));
         assert_eq!(job.defaults.timeout, Duration::from_millis(800));
         assert_eq!(job.body_limit_bytes, 32 << 20);
         assert!(settings.node_agent.is_none());
+    }
+
+    #[test]
+    fn the_deploy_manifests_configs_load() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/scraper.yaml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut loaded = 0;
+        for document in serde_yaml_ng::Deserializer::from_str(&text) {
+            let value = serde_yaml_ng::Value::deserialize(document).unwrap();
+            if value["kind"].as_str() != Some("ConfigMap") {
+                continue;
+            }
+            let config = value["data"]["scraper.yaml"].as_str().unwrap();
+            parse(config).unwrap_or_else(|e| panic!("{:?}: {e}", value["metadata"]["name"]));
+            loaded += 1;
+        }
+        assert_eq!(loaded, 2, "node agent and fleet configs");
     }
 
     #[test]

@@ -99,11 +99,13 @@ impl<S: TargetSource> ScrapeLoop<S> {
         let mut next_ms = self.schedule.next_at_or_after(now_ms());
         let mut last_ts_ms = None;
         loop {
-            let wait_ms = next_ms - now_ms();
-            if wait_ms > 0 {
+            // Microsecond arithmetic: a millisecond wait computed from a truncated clock
+            // would wake up to 1 ms late on top of the timer's own rounding.
+            let wait_us = next_ms * 1000 - now_micros();
+            if wait_us > 0 {
                 tokio::select! {
                     _ = stop.cancelled() => break,
-                    _ = tokio::time::sleep(Duration::from_millis(wait_ms as u64)) => {}
+                    _ = tokio::time::sleep(Duration::from_micros(wait_us as u64)) => {}
                 }
             } else if stop.is_cancelled() {
                 break;
