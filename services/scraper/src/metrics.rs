@@ -14,7 +14,7 @@
 //! | `tachyscale_scraper_targets` | gauge | `job` | targets this member scrapes |
 //! | `tachyscale_scraper_targets_not_owned` | gauge | `job` | targets left to other fleet members |
 //! | `tachyscale_scraper_targets_invalid` | gauge | `job` | discovered label sets that are not valid targets |
-//! | `tachyscale_scraper_scrapes_in_flight` | gauge | | scrapes holding a concurrency slot |
+//! | `tachyscale_scraper_scrapes_in_flight` | gauge | | scrapes in their parse/append phase (the part bounded by `max_concurrent_scrapes`) |
 //! | `tachyscale_scraper_max_concurrent_scrapes` | gauge | | the concurrency limit |
 //! | `tachyscale_scraper_sd_errors_total` | counter | `mechanism`, `reason` | discovery failures |
 //! | `tachyscale_scraper_fleet_members` | gauge | `state` | fleet members by `live` / `down` |
@@ -169,14 +169,14 @@ impl ScraperMetrics {
                 registry,
                 IntGauge::new(
                     "tachyscale_scraper_scrapes_in_flight",
-                    "Scrapes holding a concurrency slot.",
+                    "Scrapes in their parse/append phase.",
                 )?,
             )?,
             max_concurrent_scrapes: register(
                 registry,
                 IntGauge::new(
                     "tachyscale_scraper_max_concurrent_scrapes",
-                    "The configured limit of concurrent scrapes.",
+                    "The configured limit of scrapes parsing at once.",
                 )?,
             )?,
             sd_errors: counter(

@@ -92,7 +92,8 @@ fn now_micros() -> i64 {
 }
 
 impl<S: TargetSource> ScrapeLoop<S> {
-    /// Runs until `stop` is cancelled, then writes end-of-target stale markers.
+    /// Runs until `stop` is cancelled; then, if `stale_on_stop` is set, marks everything the
+    /// target wrote stale.
     pub async fn run(mut self, stop: CancellationToken) {
         let mut cache = SeriesCache::default();
         let report = ReportSeries::new(&self.target_labels, &self.options.external_labels);
