@@ -7,7 +7,6 @@
 //! so both see identical bodies at the same pace and share the machine's noise.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::mpsc::sync_channel;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -17,7 +16,7 @@ use tachyscale_proto::prometheus::{Label, Sample, TimeSeries, WriteRequest};
 
 use crate::fleet::Fleet;
 use crate::measure::{cpu_time, ms, percentile, rss_bytes};
-use crate::process::{free_port, wait_ready, Server};
+use crate::process::{wait_ready, Server};
 
 pub struct CompareArgs {
     pub store_bin: PathBuf,
@@ -33,61 +32,20 @@ pub struct CompareArgs {
 }
 
 fn start_store(args: &CompareArgs) -> anyhow::Result<Server> {
-    let dir = tempfile::tempdir()?;
-    let port = free_port()?;
-    let config = dir.path().join("store.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "tsdb:\n  retention: {}s\n  max_series: {}\nwrite:\n  max_body_bytes: 268435456\n  max_decoded_bytes: 1073741824\n",
-            args.duration_s + 600,
-            args.series * 2 + 1000
-        ),
-    )?;
-    let child = Command::new(&args.store_bin)
-        .args([
-            "store",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--log-level",
-            "warn",
-            "--config",
-        ])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    Ok(Server {
-        name: "tachyscale",
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-        _dir: dir,
-    })
+    let config = format!(
+        "tsdb:\n  retention: {}s\n  max_series: {}\nwrite:\n  max_body_bytes: 268435456\n  max_decoded_bytes: 1073741824\n",
+        args.duration_s + 600,
+        args.series * 2 + 1000
+    );
+    Server::tachyscale("tachyscale", &args.store_bin, "store", &config)
 }
 
 fn start_prometheus(args: &CompareArgs) -> anyhow::Result<Server> {
-    let dir = tempfile::tempdir()?;
-    let port = free_port()?;
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(&config, "global:\n  scrape_interval: 1h\n")?;
-    let child = Command::new(&args.prometheus_bin)
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--web.enable-remote-write-receiver")
-        .arg("--log.level=warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    Ok(Server {
-        name: "prometheus",
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-        _dir: dir,
-    })
+    Server::prometheus(
+        &args.prometheus_bin,
+        "global:\n  scrape_interval: 1h\n",
+        &["--web.enable-remote-write-receiver"],
+    )
 }
 
 /// Encoded requests for `steps` seconds starting at `first_ts_ms`.

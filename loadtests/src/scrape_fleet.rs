@@ -14,8 +14,7 @@
 //! differ by their `instance` label.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -23,7 +22,7 @@ use serde_json::{json, Value};
 
 use crate::kubelet::{resource_metrics, samples_per_exposition, NodeShape};
 use crate::measure::{cpu_time, rss_bytes};
-use crate::process::{free_port, wait_ready, Server};
+use crate::process::{wait_ready, Server};
 
 pub struct ScrapeArgs {
     pub tachyscale_bin: PathBuf,
@@ -177,30 +176,9 @@ fn histogram_quantile(
     None
 }
 
-fn start_store(bin: &PathBuf) -> anyhow::Result<Server> {
-    let dir = tempfile::tempdir()?;
-    let port = free_port()?;
-    let config = dir.path().join("store.yaml");
-    std::fs::write(&config, "tsdb:\n  retention: 10m\n  max_series: 5000000\n")?;
-    let child = Command::new(bin)
-        .args([
-            "store",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--log-level",
-            "warn",
-            "--config",
-        ])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    Ok(Server {
-        name: "tachyscale-store",
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-        _dir: dir,
-    })
+fn start_store(bin: &Path) -> anyhow::Result<Server> {
+    let config = "tsdb:\n  retention: 10m\n  max_series: 5000000\n";
+    Server::tachyscale("tachyscale-store", bin, "store", config)
 }
 
 fn targets_yaml(fleet: &ExporterFleet) -> String {
@@ -212,67 +190,29 @@ fn targets_yaml(fleet: &ExporterFleet) -> String {
         .join(", ")
 }
 
-fn start_scraper(bin: &PathBuf, fleet: &ExporterFleet, store: &Server) -> anyhow::Result<Server> {
-    let dir = tempfile::tempdir()?;
-    let port = free_port()?;
-    let config = dir.path().join("scraper.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  max_concurrent_scrapes: 1024\nscrape_configs:\n  - job_name: kubelet\n    metrics_path: /metrics/resource\n    honor_timestamps: false\n    static_configs: [{{targets: [{}]}}]\nremote_write:\n  destinations:\n    - name: store\n      url: {}/api/v1/write\n      queue: {{capacity: 2000000, shards: 4}}\n",
-            targets_yaml(fleet),
-            store.base
-        ),
-    )?;
-    let child = Command::new(bin)
-        .args([
-            "scrape",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--log-level",
-            "warn",
-            "--config",
-        ])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    Ok(Server {
-        name: "tachyscale-scrape",
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-        _dir: dir,
-    })
+/// The job both sides run: the fleet's kubelets at 1 s, timestamps from the schedule.
+fn kubelet_job(fleet: &ExporterFleet) -> String {
+    format!(
+        "scrape_configs:\n  - job_name: kubelet\n    metrics_path: /metrics/resource\n    honor_timestamps: false\n    static_configs: [{{targets: [{}]}}]\n",
+        targets_yaml(fleet)
+    )
 }
 
-fn start_prometheus(bin: &PathBuf, fleet: &ExporterFleet) -> anyhow::Result<Server> {
-    let dir = tempfile::tempdir()?;
-    let port = free_port()?;
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 800ms\nscrape_configs:\n  - job_name: kubelet\n    metrics_path: /metrics/resource\n    honor_timestamps: false\n    static_configs: [{{targets: [{}]}}]\n",
-            targets_yaml(fleet)
-        ),
-    )?;
-    let child = Command::new(bin)
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--log.level=warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    Ok(Server {
-        name: "prometheus",
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-        _dir: dir,
-    })
+fn start_scraper(bin: &Path, fleet: &ExporterFleet, store: &Server) -> anyhow::Result<Server> {
+    let config = format!(
+        "global:\n  max_concurrent_scrapes: 1024\n{}remote_write:\n  destinations:\n    - name: store\n      url: {}/api/v1/write\n      queue: {{capacity: 2000000, shards: 4}}\n",
+        kubelet_job(fleet),
+        store.base
+    );
+    Server::tachyscale("tachyscale-scrape", bin, "scrape", &config)
+}
+
+fn start_prometheus(bin: &Path, fleet: &ExporterFleet) -> anyhow::Result<Server> {
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 800ms\n{}",
+        kubelet_job(fleet)
+    );
+    Server::prometheus(bin, &config, &[])
 }
 
 /// Runs tachyscale (scraper + store) against `n` targets and measures the window.
