@@ -32,34 +32,14 @@ use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(15);
 
-/// Prometheus' canonical `kubernetes-pods` relabel_configs (documentation/examples,
-/// prometheus.io annotations, plus the Helm chart's scheme rule), pasted unchanged.
-const CANONICAL_POD_RELABEL: &str = r#"
-      - source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_scrape]
-        action: keep
-        regex: true
-      - source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_scheme]
-        action: replace
-        regex: (https?)
-        target_label: __scheme__
-      - source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_path]
-        action: replace
-        target_label: __metrics_path__
-        regex: (.+)
-      - source_labels: [__address__, __meta_kubernetes_pod_annotation_prometheus_io_port]
-        action: replace
-        regex: ([^:]+)(?::\d+)?;(\d+)
-        replacement: $1:$2
-        target_label: __address__
-      - action: labelmap
-        regex: __meta_kubernetes_pod_label_(.+)
-      - source_labels: [__meta_kubernetes_namespace]
-        action: replace
-        target_label: kubernetes_namespace
-      - source_labels: [__meta_kubernetes_pod_name]
-        action: replace
-        target_label: kubernetes_pod_name
-"#;
+/// Prometheus' canonical `kubernetes-pods` relabel_configs, indented to sit under a job's
+/// `relabel_configs:` key.
+fn canonical_pod_relabel() -> String {
+    include_str!("../testdata/kubernetes-pods-relabel.yml")
+        .lines()
+        .map(|line| format!("\n      {line}"))
+        .collect()
+}
 
 fn node(name: &str, addresses: &[(&str, &str)], zone: &str) -> Value {
     json!({
@@ -347,9 +327,10 @@ scrape_configs:
         api_server: {api}
         namespaces: {{names: [shop]}}
         selectors: [{{role: pod, label: "tier!=db"}}]
-    relabel_configs:{CANONICAL_POD_RELABEL}
+    relabel_configs:{canonical}
 "#,
-        api = api.url()
+        api = api.url(),
+        canonical = canonical_pod_relabel()
     ))
     .await;
 
@@ -531,11 +512,12 @@ scrape_configs:
         api_server: {api}
         bearer_token_file: {token}
         namespaces: {{names: [billing]}}
-    relabel_configs:{CANONICAL_POD_RELABEL}
+    relabel_configs:{canonical}
 "#,
         kubeconfig = kubeconfig.display(),
         token = token.display(),
-        api = api.url()
+        api = api.url(),
+        canonical = canonical_pod_relabel()
     ))
     .await;
     wait_for_urls(

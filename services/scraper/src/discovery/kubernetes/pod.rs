@@ -321,32 +321,8 @@ mod tests {
     /// Prometheus' classic `kubernetes-pods` job (documentation/examples, with the scheme
     /// rule that the Helm chart adds) pasted as is: annotated pods are scraped on the
     /// annotated port and path, the others dropped.
-    const CANONICAL_POD_RELABEL: &str = r#"
-- source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_scrape]
-  action: keep
-  regex: true
-- source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_scheme]
-  action: replace
-  regex: (https?)
-  target_label: __scheme__
-- source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_path]
-  action: replace
-  target_label: __metrics_path__
-  regex: (.+)
-- source_labels: [__address__, __meta_kubernetes_pod_annotation_prometheus_io_port]
-  action: replace
-  regex: ([^:]+)(?::\d+)?;(\d+)
-  replacement: $1:$2
-  target_label: __address__
-- action: labelmap
-  regex: __meta_kubernetes_pod_label_(.+)
-- source_labels: [__meta_kubernetes_namespace]
-  action: replace
-  target_label: kubernetes_namespace
-- source_labels: [__meta_kubernetes_pod_name]
-  action: replace
-  target_label: kubernetes_pod_name
-"#;
+    const CANONICAL_POD_RELABEL: &str =
+        include_str!("../../../testdata/kubernetes-pods-relabel.yml");
 
     #[test]
     fn the_canonical_pod_relabeling_scrapes_the_annotated_port_and_path() {
