@@ -38,6 +38,18 @@ where
     panic!("timed out after {timeout:?} waiting for {what}");
 }
 
+/// Polls `url` until it answers 2xx, failing the test after `timeout`.
+pub async fn wait_http_ok(url: &str, what: &str, timeout: Duration) {
+    wait_until(what, timeout, || async {
+        http()
+            .get(url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await;
+}
+
 /// A free loopback port (bound and released; the caller binds it again right away).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -95,15 +107,7 @@ impl ChildProcess {
     }
 
     async fn wait_ready(&self, path: &str, what: &str) {
-        let url = self.url(path);
-        wait_until(what, Duration::from_secs(30), || async {
-            http()
-                .get(&url)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        })
-        .await;
+        wait_http_ok(&self.url(path), what, Duration::from_secs(30)).await;
     }
 }
 
@@ -205,44 +209,37 @@ pub fn exposition_value(text: &str, line_prefix: &str) -> Option<f64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// A store serving on 127.0.0.1 until dropped.
-pub struct StoreHandle {
+/// A role served in this process on a loopback listener, cancelled when dropped.
+pub struct InProcess {
     pub addr: SocketAddr,
-    pub state: tachyscale_store::api::AppState,
     shutdown: CancellationToken,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
-impl StoreHandle {
-    pub async fn start(settings: StoreSettings) -> StoreHandle {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+impl InProcess {
+    /// Spawns `serve(listener, shutdown)` and waits until its `/readyz` answers.
+    pub async fn serve<F, Fut>(listener: tokio::net::TcpListener, what: &str, serve: F) -> InProcess
+    where
+        F: FnOnce(tokio::net::TcpListener, CancellationToken) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
         let addr = listener.local_addr().unwrap();
-        let store = Store::new(settings, prometheus::Registry::new()).unwrap();
-        let state = store.state();
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(store.serve(listener, shutdown.clone()));
-        let handle = StoreHandle {
+        let task = tokio::spawn(serve(listener, shutdown.clone()));
+        let process = InProcess {
             addr,
-            state,
             shutdown,
             task: Some(task),
         };
-        wait_until("store ready", Duration::from_secs(10), || async {
-            http()
-                .get(handle.url("/readyz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        })
-        .await;
-        handle
+        wait_http_ok(&process.url("/readyz"), what, Duration::from_secs(10)).await;
+        process
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
 
-    /// Stops the store and waits for it to finish.
+    /// Cancels the role and waits for it to finish, failing on its error.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
         if let Some(task) = self.task.take() {
@@ -251,8 +248,41 @@ impl StoreHandle {
     }
 }
 
-impl Drop for StoreHandle {
+impl Drop for InProcess {
     fn drop(&mut self) {
         self.shutdown.cancel();
+    }
+}
+
+/// A store serving on 127.0.0.1 until dropped.
+pub struct StoreHandle {
+    pub addr: SocketAddr,
+    pub state: tachyscale_store::api::AppState,
+    process: InProcess,
+}
+
+impl StoreHandle {
+    pub async fn start(settings: StoreSettings) -> StoreHandle {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let store = Store::new(settings, prometheus::Registry::new()).unwrap();
+        let state = store.state();
+        let process = InProcess::serve(listener, "store ready", |listener, shutdown| {
+            store.serve(listener, shutdown)
+        })
+        .await;
+        StoreHandle {
+            addr: process.addr,
+            state,
+            process,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        self.process.url(path)
+    }
+
+    /// Stops the store and waits for it to finish.
+    pub async fn stop(self) {
+        self.process.stop().await;
     }
 }

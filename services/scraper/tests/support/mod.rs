@@ -16,7 +16,8 @@ use tachyscale_scraper::{Scraper, ScraperSettings};
 use tokio_util::sync::CancellationToken;
 
 pub use tachyscale_testkit::{
-    api_get, free_port, http, wait_until, NodeExporterProcess, PrometheusProcess, StoreHandle,
+    api_get, free_port, http, wait_until, InProcess, NodeExporterProcess, PrometheusProcess,
+    StoreHandle,
 };
 
 /// What an [`Exporter`] answers.
@@ -130,8 +131,7 @@ async fn serve(
 pub struct ScraperHandle {
     pub addr: SocketAddr,
     pub targets: Arc<tachyscale_scraper::manager::TargetsView>,
-    shutdown: CancellationToken,
-    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    process: InProcess,
 }
 
 impl ScraperHandle {
@@ -151,31 +151,21 @@ impl ScraperHandle {
         settings: ScraperSettings,
         listener: tokio::net::TcpListener,
     ) -> ScraperHandle {
-        let addr = listener.local_addr().unwrap();
         let scraper = Scraper::new(settings, prometheus::Registry::new()).unwrap();
         let targets = scraper.targets();
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(scraper.serve(listener, shutdown.clone()));
-        let handle = ScraperHandle {
-            addr,
-            targets,
-            shutdown,
-            task: Some(task),
-        };
-        let ready = handle.url("/readyz");
-        wait_until("scraper ready", Duration::from_secs(10), || async {
-            http()
-                .get(&ready)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
+        let process = InProcess::serve(listener, "scraper ready", |listener, shutdown| {
+            scraper.serve(listener, shutdown)
         })
         .await;
-        handle
+        ScraperHandle {
+            addr: process.addr,
+            targets,
+            process,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
+        self.process.url(path)
     }
 
     /// The scrape URLs this member scrapes, sorted.
@@ -204,18 +194,9 @@ impl ScraperHandle {
         tachyscale_testkit::exposition_value(&text, prefix).unwrap_or(0.0)
     }
 
-    /// Stops the scraper (end-of-target stale markers, sender flush) and waits for it.
-    pub async fn stop(mut self) {
-        self.shutdown.cancel();
-        if let Some(task) = self.task.take() {
-            task.await.unwrap().unwrap();
-        }
-    }
-}
-
-impl Drop for ScraperHandle {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
+    /// Stops the scraper (sender flush) and waits for it.
+    pub async fn stop(self) {
+        self.process.stop().await;
     }
 }
 
