@@ -12,18 +12,18 @@ use support::*;
 
 async fn start(store: &StoreHandle, job_options: &str, targets: &[&Exporter]) -> ScraperHandle {
     let targets: Vec<String> = targets.iter().map(|e| format!("\"{}\"", e.addr)).collect();
-    ScraperHandle::start(&format!(
-        r#"
+    ScraperHandle::start_into(
+        store,
+        &format!(
+            r#"
 scrape_configs:
   - job_name: limited
 {job_options}
     static_configs: [{{targets: [{targets}]}}]
-remote_write:
-  destinations: [{{name: store, url: "{write}"}}]
 "#,
-        targets = targets.join(", "),
-        write = store.url("/api/v1/write")
-    ))
+            targets = targets.join(", ")
+        ),
+    )
     .await
 }
 

@@ -71,20 +71,20 @@ async fn a_fixture_tree_becomes_kubelet_series_in_the_store() {
     let pods = dir.path().join("pods.json");
     std::fs::write(&pods, pod_list()).unwrap();
     let store = StoreHandle::start(Default::default()).await;
-    let scraper = ScraperHandle::start(&format!(
-        r#"
+    let scraper = ScraperHandle::start_into(
+        &store,
+        &format!(
+            r#"
 node_agent:
   node_name: worker-1
   cgroup_root: "{root}"
   meminfo_path: null
   pods: {{file: "{pods}"}}
-remote_write:
-  destinations: [{{name: store, url: "{write}"}}]
 "#,
-        root = root.display(),
-        pods = pods.display(),
-        write = store.url("/api/v1/write")
-    ))
+            root = root.display(),
+            pods = pods.display()
+        ),
+    )
     .await;
     let base = format!("http://{}", store.addr);
     let selector = r#"{namespace="shop",pod="api-7d9f",container="api",job="kubernetes-cgroups",instance="worker-1"}"#;
@@ -147,17 +147,17 @@ async fn the_real_cgroup_tree_gives_increasing_node_cpu() {
     let pods = dir.path().join("pods.json");
     std::fs::write(&pods, r#"{"kind":"PodList","apiVersion":"v1","items":[]}"#).unwrap();
     let store = StoreHandle::start(Default::default()).await;
-    let scraper = ScraperHandle::start(&format!(
-        r#"
+    let scraper = ScraperHandle::start_into(
+        &store,
+        &format!(
+            r#"
 node_agent:
   node_name: this-machine
   pods: {{file: "{pods}"}}
-remote_write:
-  destinations: [{{name: store, url: "{write}"}}]
 "#,
-        pods = pods.display(),
-        write = store.url("/api/v1/write")
-    ))
+            pods = pods.display()
+        ),
+    )
     .await;
     let base = format!("http://{}", store.addr);
     let promql = r#"node_cpu_usage_seconds_total{instance="this-machine"}[30s]"#;

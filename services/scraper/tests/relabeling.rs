@@ -36,7 +36,9 @@ async fn labels_of(base: &str, promql: &str) -> Vec<BTreeMap<String, String>> {
 async fn every_relabel_action_applies_end_to_end() {
     let exporter = Exporter::start(BODY).await;
     let store = StoreHandle::start(Default::default()).await;
-    let scraper = ScraperHandle::start(&format!(
+    let scraper = ScraperHandle::start_into(
+        &store,
+        &format!(
         r#"
 scrape_configs:
   - job_name: relabel
@@ -100,12 +102,10 @@ scrape_configs:
         regex: '5..'
         target_label: class
         replacement: server_error
-remote_write:
-  destinations: [{{name: store, url: "{write}"}}]
 "#,
-        addr = exporter.addr,
-        write = store.url("/api/v1/write")
-    ))
+        addr = exporter.addr
+    )
+    )
     .await;
     let base = format!("http://{}", store.addr);
     wait_until("scraped", Duration::from_secs(20), || async {
@@ -164,8 +164,10 @@ async fn keepequal_and_a_dropping_target_rule_are_honoured() {
     let exporter = Exporter::start("m{a=\"1\",b=\"1\"} 1\nm{a=\"1\",b=\"2\"} 2\n").await;
     let dropped = Exporter::start("m 9\n").await;
     let store = StoreHandle::start(Default::default()).await;
-    let scraper = ScraperHandle::start(&format!(
-        r#"
+    let scraper = ScraperHandle::start_into(
+        &store,
+        &format!(
+            r#"
 scrape_configs:
   - job_name: eq
     static_configs:
@@ -180,13 +182,11 @@ scrape_configs:
       - source_labels: [a]
         target_label: b
         action: keepequal
-remote_write:
-  destinations: [{{name: store, url: "{write}"}}]
 "#,
-        keep = exporter.addr,
-        drop = dropped.addr,
-        write = store.url("/api/v1/write")
-    ))
+            keep = exporter.addr,
+            drop = dropped.addr
+        ),
+    )
     .await;
     let base = format!("http://{}", store.addr);
     wait_until("scraped", Duration::from_secs(20), || async {

@@ -29,17 +29,17 @@ async fn vanished_series_down_targets_and_removed_targets_go_stale() {
         format!(r#"[{{"targets": ["{}"]}}]"#, exporter.addr),
     )
     .unwrap();
-    let scraper = ScraperHandle::start(&format!(
-        r#"
+    let scraper = ScraperHandle::start_into(
+        &store,
+        &format!(
+            r#"
 scrape_configs:
   - job_name: synthetic
     file_sd_configs: [{{files: ["{sd}"]}}]
-remote_write:
-  destinations: [{{name: store, url: "{write}"}}]
 "#,
-        sd = sd_file.display(),
-        write = store.url("/api/v1/write")
-    ))
+            sd = sd_file.display()
+        ),
+    )
     .await;
     let base = format!("http://{}", store.addr);
     let wait = Duration::from_secs(20);
@@ -88,17 +88,17 @@ remote_write:
 async fn an_invalid_exposition_fails_the_whole_scrape_and_is_counted() {
     let exporter = Exporter::start("ok 1\n").await;
     let store = StoreHandle::start(Default::default()).await;
-    let scraper = ScraperHandle::start(&format!(
-        r#"
+    let scraper = ScraperHandle::start_into(
+        &store,
+        &format!(
+            r#"
 scrape_configs:
   - job_name: broken
     static_configs: [{{targets: ["{addr}"]}}]
-remote_write:
-  destinations: [{{name: store, url: "{write}"}}]
 "#,
-        addr = exporter.addr,
-        write = store.url("/api/v1/write")
-    ))
+            addr = exporter.addr
+        ),
+    )
     .await;
     let base = format!("http://{}", store.addr);
     wait_until("ok scraped", Duration::from_secs(20), || {
@@ -134,17 +134,17 @@ remote_write:
 async fn a_scraper_shutting_down_writes_no_stale_markers() {
     let exporter = Exporter::start(BODY_ABC).await;
     let store = StoreHandle::start(Default::default()).await;
-    let scraper = ScraperHandle::start(&format!(
-        r#"
+    let scraper = ScraperHandle::start_into(
+        &store,
+        &format!(
+            r#"
 scrape_configs:
   - job_name: restart
     static_configs: [{{targets: ["{addr}"]}}]
-remote_write:
-  destinations: [{{name: store, url: "{write}"}}]
 "#,
-        addr = exporter.addr,
-        write = store.url("/api/v1/write")
-    ))
+            addr = exporter.addr
+        ),
+    )
     .await;
     let base = format!("http://{}", store.addr);
     wait_until("a scraped", Duration::from_secs(20), || present(&base, "a")).await;

@@ -142,6 +142,15 @@ impl ScraperHandle {
         Self::start_settings(settings).await
     }
 
+    /// Starts a scraper from YAML whose samples go to `store`.
+    pub async fn start_into(store: &StoreHandle, yaml: &str) -> ScraperHandle {
+        Self::start(&format!(
+            "{yaml}\nremote_write:\n  destinations: [{{name: store, url: \"{}\"}}]\n",
+            store.url("/api/v1/write")
+        ))
+        .await
+    }
+
     pub async fn start_settings(settings: ScraperSettings) -> ScraperHandle {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         Self::start_on(settings, listener).await
