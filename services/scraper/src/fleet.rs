@@ -143,15 +143,7 @@ fn start_kubernetes(
             warned_absent = true;
         }
         let live = view.live;
-        sender.send_if_modified(|current| {
-            if *current == live {
-                false
-            } else {
-                tracing::info!(live = ?live, "fleet membership changed");
-                *current = live;
-                true
-            }
-        });
+        publish_members(&sender, live);
     };
     tokio::spawn(watch_members(settings, publish, on_error, shutdown));
     receiver
@@ -202,15 +194,14 @@ async fn probe_loop(
             .fleet_members
             .with_label_values(&["down"])
             .set((membership.peers() + 1 - live.len()) as i64);
-        sender.send_if_modified(|current| {
-            if *current == live {
-                false
-            } else {
-                tracing::info!(live = ?live, "fleet membership changed");
-                *current = live;
-                true
-            }
-        });
+        publish_members(&sender, live);
+    }
+}
+
+/// Publishes a changed live set, and logs it.
+fn publish_members(sender: &watch::Sender<Vec<String>>, live: Vec<String>) {
+    if crate::discovery::publish_if_changed(sender, live) {
+        tracing::info!(live = ?*sender.borrow(), "fleet membership changed");
     }
 }
 

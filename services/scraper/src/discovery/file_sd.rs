@@ -215,14 +215,7 @@ impl FileWatcher {
             }
             if self.refresh(force) {
                 let groups = self.groups();
-                sender.send_if_modified(|current| {
-                    if *current == groups {
-                        false
-                    } else {
-                        *current = groups;
-                        true
-                    }
-                });
+                super::publish_if_changed(&sender, groups);
             }
         }
     }

@@ -52,5 +52,18 @@ impl StaticConfig {
     }
 }
 
+/// Replaces the value on `sender` only when it differs, so receivers wake up (and jobs
+/// re-sync their targets) only for real changes. Returns whether it changed.
+pub fn publish_if_changed<T: PartialEq>(sender: &tokio::sync::watch::Sender<T>, value: T) -> bool {
+    sender.send_if_modified(|current| {
+        if *current == value {
+            false
+        } else {
+            *current = value;
+            true
+        }
+    })
+}
+
 /// The label that carries a target's `host:port`.
 pub const ADDRESS_LABEL: &str = "__address__";
