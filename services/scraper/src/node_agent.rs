@@ -188,19 +188,17 @@ impl TargetSource for NodeAgentSource {
             Ok(Ok(result)) => result?,
         };
         let stats = &collection.stats;
-        let gauge = &self.metrics.node_agent_cgroups;
-        gauge
-            .with_label_values(&["visited"])
-            .set(stats.cgroups_visited as i64);
-        gauge
-            .with_label_values(&["containers"])
-            .set(stats.containers_emitted as i64);
-        gauge
-            .with_label_values(&["unknown_pods"])
-            .set(stats.unknown_pods as i64);
-        gauge
-            .with_label_values(&["vanished"])
-            .set(stats.vanished_cgroups as i64);
+        for (kind, count) in [
+            ("visited", stats.cgroups_visited),
+            ("containers", stats.containers_emitted),
+            ("unknown_pods", stats.unknown_pods),
+            ("vanished", stats.vanished_cgroups),
+        ] {
+            self.metrics
+                .node_agent_cgroups
+                .with_label_values(&[kind])
+                .set(count as i64);
+        }
         if stats.unknown_pods > 0 || stats.unlisted_containers > 0 {
             self.pods_stale = true;
         }

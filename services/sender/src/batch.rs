@@ -21,49 +21,97 @@ use tachyscale_proto::prometheus::{Label, Sample, TimeSeries, WriteRequest};
 
 use crate::sample::{Series, SeriesSample};
 
-/// Groups a batch by series: per series (in order of first appearance) the index of its
-/// first sample and the indices of all its samples in arrival order.
-pub fn group(samples: &[SeriesSample]) -> Vec<(usize, Vec<usize>)> {
+/// A batch grouped by series, without an allocation per series: the series in order of
+/// first appearance, and each one's sample indices (arrival order) as a slice of one
+/// shared index array.
+pub struct Grouping {
+    /// Per series, the index of its first sample (whose labels name the series).
+    firsts: Vec<usize>,
+    /// Sample indices ordered by series, then arrival.
+    order: Vec<usize>,
+    /// Per series, the end of its run in `order`.
+    ends: Vec<usize>,
+}
+
+impl Grouping {
+    /// `(first sample index, all sample indices)` per series.
+    pub fn iter(&self) -> impl Iterator<Item = (usize, &[usize])> {
+        self.firsts.iter().enumerate().map(|(g, &first)| {
+            let start = if g == 0 { 0 } else { self.ends[g - 1] };
+            (first, &self.order[start..self.ends[g]])
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.firsts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.firsts.is_empty()
+    }
+}
+
+/// Groups a batch by series (a counting sort over the series each sample belongs to).
+pub fn group(samples: &[SeriesSample]) -> Grouping {
     let mut index: HashMap<SeriesKey<'_>, usize, BuildHasherDefault<PrehashedHasher>> =
         HashMap::with_capacity_and_hasher(samples.len(), Default::default());
-    let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
-    for (i, sample) in samples.iter().enumerate() {
-        let slot = *index.entry(SeriesKey(&sample.series)).or_insert_with(|| {
-            groups.push((i, Vec::with_capacity(1)));
-            groups.len() - 1
-        });
-        groups[slot].1.push(i);
+    let mut firsts = Vec::new();
+    let slots: Vec<usize> = samples
+        .iter()
+        .enumerate()
+        .map(|(i, sample)| {
+            *index.entry(SeriesKey(&sample.series)).or_insert_with(|| {
+                firsts.push(i);
+                firsts.len() - 1
+            })
+        })
+        .collect();
+    let mut next = vec![0usize; firsts.len()];
+    for &slot in &slots {
+        next[slot] += 1;
     }
-    groups
+    let mut start = 0;
+    for count in next.iter_mut() {
+        let size = *count;
+        *count = start;
+        start += size;
+    }
+    let mut order = vec![0; samples.len()];
+    for (i, &slot) in slots.iter().enumerate() {
+        order[next[slot]] = i;
+        next[slot] += 1;
+    }
+    Grouping {
+        firsts,
+        order,
+        ends: next,
+    }
 }
 
 /// Builds the `WriteRequest` of a batch as a prost message (tests and tools; the sender
 /// writes the same bytes directly with [`crate::wire`]).
 pub fn write_request(samples: &[SeriesSample]) -> WriteRequest {
-    let mut index: HashMap<SeriesKey<'_>, usize, BuildHasherDefault<PrehashedHasher>> =
-        HashMap::default();
-    let mut timeseries: Vec<TimeSeries> = Vec::new();
-    for sample in samples {
-        let slot = *index.entry(SeriesKey(&sample.series)).or_insert_with(|| {
-            timeseries.push(TimeSeries {
-                labels: sample
-                    .series
-                    .labels
-                    .iter()
-                    .map(|l| Label {
-                        name: l.name.to_string(),
-                        value: l.value.to_string(),
-                    })
-                    .collect(),
-                samples: Vec::new(),
-            });
-            timeseries.len() - 1
-        });
-        timeseries[slot].samples.push(Sample {
-            value: sample.value,
-            timestamp: sample.ts_ms,
-        });
-    }
+    let timeseries = group(samples)
+        .iter()
+        .map(|(first, members)| TimeSeries {
+            labels: samples[first]
+                .series
+                .labels
+                .iter()
+                .map(|l| Label {
+                    name: l.name.to_string(),
+                    value: l.value.to_string(),
+                })
+                .collect(),
+            samples: members
+                .iter()
+                .map(|&i| Sample {
+                    value: samples[i].value,
+                    timestamp: samples[i].ts_ms,
+                })
+                .collect(),
+        })
+        .collect();
     WriteRequest { timeseries }
 }
 
@@ -217,7 +265,7 @@ mod tests {
         ];
         let direct = crate::wire::encode_groups(&batch, &group(&batch));
         assert_eq!(direct, write_request(&batch).encode_to_vec());
-        assert!(crate::wire::encode_groups(&[], &[]).is_empty());
+        assert!(crate::wire::encode_groups(&[], &group(&[])).is_empty());
     }
 
     #[test]

@@ -13,6 +13,7 @@
 
 use tachyscale_tsdb::labels::Labels;
 
+use crate::batch::Grouping;
 use crate::sample::SeriesSample;
 
 /// Tag of a length-delimited field 1 (`timeseries`, `labels`, `Label.name`, `Sample` no).
@@ -82,13 +83,12 @@ fn labels_len(labels: &Labels) -> usize {
         .sum()
 }
 
-/// Encodes `samples` as `WriteRequest` bytes; `groups` lists, per series in order of first
-/// appearance, the indices of its samples in arrival order.
-pub fn encode_groups(samples: &[SeriesSample], groups: &[(usize, Vec<usize>)]) -> Vec<u8> {
+/// Encodes `samples` as `WriteRequest` bytes, one `TimeSeries` per group of `groups`.
+pub fn encode_groups(samples: &[SeriesSample], groups: &Grouping) -> Vec<u8> {
     let mut sizes = Vec::with_capacity(groups.len());
     let mut total = 0;
-    for (first, members) in groups {
-        let labels = &samples[*first].series.labels;
+    for (first, members) in groups.iter() {
+        let labels = &samples[first].series.labels;
         let mut size = labels_len(labels);
         for &i in members {
             let inner = sample_message_len(samples[i].value, samples[i].ts_ms);
@@ -101,7 +101,7 @@ pub fn encode_groups(samples: &[SeriesSample], groups: &[(usize, Vec<usize>)]) -
     for ((first, members), size) in groups.iter().zip(sizes) {
         out.push(TAG_FIELD1_BYTES);
         put_varint(&mut out, size as u64);
-        for label in samples[*first].series.labels.iter() {
+        for label in samples[first].series.labels.iter() {
             out.push(TAG_FIELD1_BYTES);
             put_varint(
                 &mut out,
