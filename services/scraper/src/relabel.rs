@@ -36,10 +36,12 @@ pub fn parse_list(yaml: &str) -> Result<Vec<RelabelConfig>, FieldError> {
     validate_list("relabel_configs", raws)
 }
 
-/// Applies `configs` to `labels` in place; false when a rule dropped the set. Labels left
-/// empty by the rules are removed.
+/// Applies `configs` to `labels` in place; false when a rule dropped the set. Labels with
+/// empty values (given or left so by the rules) are removed either way: an empty label is
+/// an absent one.
 pub fn apply(labels: &mut BTreeMap<String, String>, configs: &[RelabelConfig]) -> bool {
     if configs.is_empty() {
+        labels.retain(|_, v| !v.is_empty());
         return true;
     }
     let mut set = LabelSet::from_pairs(std::mem::take(labels));

@@ -138,7 +138,6 @@ pub fn populate(defaults: &TargetDefaults, discovered: LabelMap) -> Populated {
     if !crate::relabel::apply(&mut labels, &defaults.relabel_configs) {
         return Populated::Dropped(discovered);
     }
-    labels.retain(|_, v| !v.is_empty());
     match finish(labels, &defaults.params) {
         Ok(target) => Populated::Target(Box::new(Target {
             discovered,

@@ -195,7 +195,6 @@ impl<'a> Appender<'a> {
         if !crate::relabel::apply(&mut labels, &self.options.metric_relabel_configs) {
             return Ok(None);
         }
-        labels.retain(|_, v| !v.is_empty());
         if labels.is_empty() {
             return Ok(None);
         }
