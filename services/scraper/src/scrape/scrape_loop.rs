@@ -60,6 +60,14 @@ pub trait TargetSource: Send + 'static {
     }
 }
 
+/// A scrape's samples (`out`) and what goes ahead of them (`priority`: report series and
+/// stale markers).
+#[derive(Default)]
+struct ScrapeBuffers {
+    out: Vec<SeriesSample>,
+    priority: Vec<SeriesSample>,
+}
+
 /// Everything one target's loop owns.
 pub struct ScrapeLoop<S: TargetSource> {
     pub job: Arc<str>,
@@ -99,6 +107,8 @@ impl<S: TargetSource> ScrapeLoop<S> {
         let report = ReportSeries::new(&self.target_labels, &self.options.external_labels);
         let mut next_ms = self.schedule.next_at_or_after(now_ms());
         let mut last_ts_ms = None;
+        // Reused by every scrape: steady scrapes allocate no sample buffers.
+        let mut buffers = ScrapeBuffers::default();
         loop {
             // Microsecond arithmetic: a millisecond wait computed from a truncated clock
             // would wake up to 1 ms late on top of the timer's own rounding.
@@ -115,7 +125,10 @@ impl<S: TargetSource> ScrapeLoop<S> {
             self.metrics
                 .schedule_jitter
                 .observe(jitter_us.max(0) as f64 / 1e6);
-            if self.scrape_once(&mut cache, &report, next_ms, &stop).await {
+            if self
+                .scrape_once(&mut cache, &report, &mut buffers, next_ms, &stop)
+                .await
+            {
                 last_ts_ms = Some(next_ms);
             }
             let following = self.schedule.next_at_or_after(now_ms().max(next_ms + 1));
@@ -144,7 +157,7 @@ impl<S: TargetSource> ScrapeLoop<S> {
             .stale_markers
             .with_label_values(&[&self.job])
             .inc_by(out.len() as u64);
-        self.emit(out);
+        self.emit(&out);
     }
 
     /// One scrape at the scheduled instant `ts_ms`; returns whether samples were written.
@@ -152,6 +165,7 @@ impl<S: TargetSource> ScrapeLoop<S> {
         &mut self,
         cache: &mut SeriesCache,
         report: &ReportSeries,
+        buffers: &mut ScrapeBuffers,
         ts_ms: i64,
         stop: &CancellationToken,
     ) -> bool {
@@ -172,10 +186,9 @@ impl<S: TargetSource> ScrapeLoop<S> {
             Err(_) => None,
         };
         self.metrics.scrapes_in_flight.inc();
-        let mut out = Vec::new();
-        let mut priority = Vec::new();
-        let mut appender =
-            Appender::new(cache, &self.target_labels, &self.options, ts_ms, &mut out);
+        // Empty here: each scrape clears them once sent.
+        let ScrapeBuffers { out, priority } = buffers;
+        let mut appender = Appender::new(cache, &self.target_labels, &self.options, ts_ms, out);
         let result = match (fetched, &permit) {
             (Ok(()), Some(_)) => self
                 .source
@@ -185,15 +198,15 @@ impl<S: TargetSource> ScrapeLoop<S> {
             (Err(err), _) => Err(err),
         };
         let counts = match &result {
-            Ok(()) => appender.commit(&mut priority),
-            Err(_) => appender.rollback(&mut priority),
+            Ok(()) => appender.commit(priority),
+            Err(_) => appender.rollback(priority),
         };
         drop(permit);
         let duration = started.elapsed().as_secs_f64();
         self.metrics.scrapes_in_flight.dec();
         // Report series and stale markers go first: a full sender queue drops the newest
         // samples, and these are what alerts read.
-        report.report(ts_ms, result.is_ok(), duration, &counts, &mut priority);
+        report.report(ts_ms, result.is_ok(), duration, &counts, priority);
 
         let job = &*self.job;
         self.metrics
@@ -245,10 +258,13 @@ impl<S: TargetSource> ScrapeLoop<S> {
         });
         self.emit(priority);
         self.emit(out);
+        // Drop the series references now rather than at the next scrape.
+        out.clear();
+        priority.clear();
         true
     }
 
-    fn emit(&self, out: Vec<SeriesSample>) {
+    fn emit(&self, out: &[SeriesSample]) {
         if out.is_empty() {
             return;
         }
@@ -256,6 +272,6 @@ impl<S: TargetSource> ScrapeLoop<S> {
             .samples_appended
             .with_label_values(&[&self.job])
             .inc_by(out.len() as u64);
-        self.sink.send(&out);
+        self.sink.send(out);
     }
 }
