@@ -37,3 +37,8 @@ pub use ast::{Expr, ValueType};
 pub use error::{EvalError, ParseError};
 pub use eval::{instant_query, range_query, EngineOptions, Series, Value, VectorSample};
 pub use parser::{parse, parse_duration, parse_series_selector};
+
+/// A PromQL string literal for `s` (Go `strconv.Quote` style), for building query text.
+pub fn quote_string(s: &str) -> String {
+    gofmt::quote_go_string(s)
+}

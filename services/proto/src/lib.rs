@@ -10,3 +10,10 @@ pub mod remote_write;
 pub mod prometheus {
     include!(concat!(env!("OUT_DIR"), "/prometheus.rs"));
 }
+
+/// KEDA's external scaler service (package `externalscaler`): messages, the tonic server
+/// trait the store implements, and the client the load tests drive it with.
+#[allow(clippy::all, missing_docs)]
+pub mod externalscaler {
+    include!(concat!(env!("OUT_DIR"), "/externalscaler.rs"));
+}

@@ -183,6 +183,8 @@ pub struct IngestReport {
     pub rejected: BTreeMap<&'static str, u64>,
     /// The first refusal, with the series it concerns.
     pub first_error: Option<String>,
+    /// Distinct metric names that got at least one sample, for [`crate::generations`].
+    pub metric_names: Vec<String>,
 }
 
 impl IngestReport {
@@ -264,6 +266,7 @@ pub fn ingest(
     let mut report = IngestReport::default();
     let mut appender = head.appender();
     let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(16);
+    let mut names: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for series in &request.timeseries {
         if series.samples.is_empty() {
             continue;
@@ -293,6 +296,7 @@ pub fn ingest(
                 }
             }
         };
+        let accepted_before = report.accepted;
         for sample in &series.samples {
             if sample.timestamp > latest_ok_ms {
                 let e = FutureSample {
@@ -308,7 +312,13 @@ pub fn ingest(
                 Err(e) => report.refuse(e.reason(), 1, &series.labels, &e),
             }
         }
+        if report.accepted > accepted_before {
+            if let Some(name) = series.labels.iter().find(|l| l.name == METRIC_NAME) {
+                names.insert(name.value.as_str());
+            }
+        }
     }
+    report.metric_names = names.into_iter().map(str::to_string).collect();
     report
 }
 

@@ -8,10 +8,17 @@
 
 pub mod api;
 pub mod config;
+pub mod evaluate;
+pub mod external;
+pub mod generations;
 pub mod ingest;
+pub mod keda;
 pub mod metrics;
 pub mod rate_limit;
+pub mod result_cache;
+pub mod scaling_metrics;
 pub mod server;
+pub mod tls;
 
 pub use config::StoreSettings;
 pub use server::Store;

@@ -18,6 +18,8 @@
 //! | `tachyscale_tsdb_series_created_total` / `_removed_total` | counter | | series churn |
 //! | `tachyscale_tsdb_gc_duration_seconds` | histogram | | retention passes |
 //!
+//! The scaling surfaces' instruments are listed in [`crate::scaling_metrics`].
+//!
 //! Engine gauges are refreshed from [`Head::stats`] when `/metrics` is scraped, so they are
 //! exact at scrape time and cost nothing between scrapes.
 
@@ -52,6 +54,8 @@ pub struct StoreMetrics {
     /// Serialises renders: engine counters are copied in as deltas, which two concurrent
     /// scrapes would otherwise both add.
     render_lock: std::sync::Arc<parking_lot::Mutex<()>>,
+    /// KEDA, external metrics API, TLS listeners: see [`crate::scaling_metrics`].
+    pub scaling: crate::scaling_metrics::ScalingMetrics,
 }
 
 fn register<C: prometheus::core::Collector + Clone + 'static>(
@@ -194,6 +198,7 @@ impl StoreMetrics {
                     "Series removed by retention since start.",
                 )?,
             )?,
+            scaling: crate::scaling_metrics::ScalingMetrics::new(r)?,
             registry,
             render_lock: Default::default(),
         };

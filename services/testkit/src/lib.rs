@@ -6,6 +6,8 @@
 //! run would pass for the wrong reason.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod certs;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -257,11 +259,46 @@ impl Drop for InProcess {
 /// A store serving on 127.0.0.1 until dropped.
 pub struct StoreHandle {
     pub addr: SocketAddr,
+    /// The KEDA gRPC address, when started with [`StoreHandle::start_with`].
+    pub grpc_addr: Option<SocketAddr>,
+    /// The HTTPS address, when started with [`StoreHandle::start_with`].
+    pub https_addr: Option<SocketAddr>,
     pub state: tachyscale_store::api::AppState,
     process: InProcess,
 }
 
 impl StoreHandle {
+    /// Also serves KEDA gRPC and, if the settings have an `https` section, HTTPS, each on
+    /// a free loopback port (the configured addresses are ignored).
+    pub async fn start_with(settings: StoreSettings) -> StoreHandle {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let grpc_addr = grpc.local_addr().unwrap();
+        let https = match settings.https {
+            Some(_) => Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()),
+            None => None,
+        };
+        let https_addr = https.as_ref().map(|l| l.local_addr().unwrap());
+        let store = Store::new(settings, prometheus::Registry::new()).unwrap();
+        let state = store.state();
+        let process = InProcess::serve(listener, "store ready", move |http, shutdown| {
+            let listeners = tachyscale_store::server::Listeners {
+                http,
+                grpc: Some(grpc),
+                https,
+            };
+            store.serve_all(listeners, shutdown)
+        })
+        .await;
+        StoreHandle {
+            addr: process.addr,
+            grpc_addr: Some(grpc_addr),
+            https_addr,
+            state,
+            process,
+        }
+    }
+
     pub async fn start(settings: StoreSettings) -> StoreHandle {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let store = Store::new(settings, prometheus::Registry::new()).unwrap();
@@ -272,6 +309,8 @@ impl StoreHandle {
         .await;
         StoreHandle {
             addr: process.addr,
+            grpc_addr: None,
+            https_addr: None,
             state,
             process,
         }

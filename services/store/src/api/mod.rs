@@ -30,8 +30,10 @@ pub use error::ApiError;
 pub use json::format_value;
 
 use crate::config::StoreSettings;
+use crate::generations::DataGenerations;
 use crate::metrics::StoreMetrics;
 use crate::rate_limit::TokenBucket;
+use crate::result_cache::ResultCache;
 
 /// Everything a handler can reach.
 #[derive(Clone)]
@@ -45,6 +47,8 @@ struct Inner {
     query_slots: Arc<Semaphore>,
     ingest_rate: Option<Mutex<TokenBucket>>,
     ready: AtomicBool,
+    generations: Arc<DataGenerations>,
+    result_cache: ResultCache,
 }
 
 impl AppState {
@@ -54,6 +58,11 @@ impl AppState {
             engine: settings.engine_options(),
             query_slots: Arc::new(Semaphore::new(settings.query.max_concurrent)),
             ingest_rate: settings.write.rate.map(|r| Mutex::new(TokenBucket::new(r))),
+            generations: Arc::new(DataGenerations::default()),
+            result_cache: ResultCache::new(
+                settings.keda.result_max_age,
+                settings.keda.max_cached_plans,
+            ),
             settings,
             metrics,
             ready: AtomicBool::new(false),
@@ -62,6 +71,15 @@ impl AppState {
 
     pub fn head(&self) -> Arc<Head> {
         self.0.head.clone()
+    }
+
+    /// Per-metric-name data generations, bumped by every ingest.
+    pub fn generations(&self) -> Arc<DataGenerations> {
+        self.0.generations.clone()
+    }
+
+    pub fn result_cache(&self) -> &ResultCache {
+        &self.0.result_cache
     }
 
     pub fn settings(&self) -> &StoreSettings {
@@ -77,7 +95,7 @@ impl AppState {
     }
 
     /// Waits for a query slot; the owned permit can move into a blocking task.
-    async fn query_slots(&self) -> Result<OwnedSemaphorePermit, AcquireError> {
+    pub(crate) async fn query_slots(&self) -> Result<OwnedSemaphorePermit, AcquireError> {
         self.0.query_slots.clone().acquire_owned().await
     }
 
@@ -128,7 +146,27 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .merge(insecure_external_metrics(&state))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// The external metrics API on the plain listener, when configured for development.
+fn insecure_external_metrics(state: &AppState) -> Router<AppState> {
+    if state.settings().external_metrics.insecure_http_on_loopback {
+        crate::external::api::routes(state.clone(), crate::external::api::Access::Open)
+            .with_state(())
+    } else {
+        Router::new()
+    }
+}
+
+/// Health probes alone, for listeners that serve nothing else of the store's HTTP API.
+pub fn health_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/livez", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
         .with_state(state)
 }
 

@@ -83,8 +83,17 @@ async fn receive_inner(state: &AppState, request: Request) -> Response {
     let head = state.head();
     let write_limits = limits.clone();
     let now = now_ms();
-    let report =
-        tokio::task::spawn_blocking(move || ingest(&head, &decoded, &write_limits, now)).await;
+    let generations = state.generations();
+    let report = tokio::task::spawn_blocking(move || {
+        let report = ingest(&head, &decoded, &write_limits, now);
+        // Bumped before the response: once the sender sees 2xx, queries and push streams
+        // already see the new data.
+        if report.accepted > 0 {
+            generations.bump(report.metric_names.iter().map(String::as_str));
+        }
+        report
+    })
+    .await;
     match report {
         Ok(report) => answer(state, report),
         Err(e) => (

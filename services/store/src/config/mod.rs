@@ -8,6 +8,16 @@ use std::time::Duration;
 use serde::Deserialize;
 use tachyscale_config::{at_least, FieldError};
 
+pub mod external;
+pub mod https;
+pub mod keda;
+pub mod tls;
+
+pub use external::ExternalMetricsSettings;
+pub use https::{HttpsSettings, RequestHeaderSettings};
+pub use keda::KedaSettings;
+pub use tls::TlsFiles;
+
 /// `store` section of the YAML as written by the operator.
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -20,6 +30,10 @@ pub struct RawStoreConfig {
     pub tsdb: RawTsdbConfig,
     pub write: RawWriteConfig,
     pub query: RawQueryConfig,
+    pub keda: keda::RawKedaConfig,
+    /// No HTTPS listener unless set.
+    pub https: Option<https::RawHttpsConfig>,
+    pub external_metrics: external::RawExternalMetricsConfig,
 }
 
 impl Default for RawStoreConfig {
@@ -30,6 +44,9 @@ impl Default for RawStoreConfig {
             tsdb: RawTsdbConfig::default(),
             write: RawWriteConfig::default(),
             query: RawQueryConfig::default(),
+            keda: keda::RawKedaConfig::default(),
+            https: None,
+            external_metrics: external::RawExternalMetricsConfig::default(),
         }
     }
 }
@@ -139,6 +156,9 @@ pub struct StoreSettings {
     pub gc_interval: Duration,
     pub write: WriteLimits,
     pub query: QueryLimits,
+    pub keda: KedaSettings,
+    pub https: Option<HttpsSettings>,
+    pub external_metrics: ExternalMetricsSettings,
 }
 
 /// Remote-write limits in force.
@@ -178,7 +198,7 @@ impl Default for StoreSettings {
     }
 }
 
-fn positive(field: &str, value: Duration) -> Result<Duration, FieldError> {
+pub(crate) fn positive(field: &str, value: Duration) -> Result<Duration, FieldError> {
     if value.is_zero() {
         return Err(FieldError::new(field, "must be greater than zero"));
     }
@@ -207,7 +227,21 @@ impl TryFrom<RawStoreConfig> for StoreSettings {
                 ),
             ));
         }
+        let external_metrics = ExternalMetricsSettings::try_from(raw.external_metrics)?;
+        if external_metrics.insecure_http_on_loopback && !raw.listen.ip().is_loopback() {
+            return Err(FieldError::new(
+                "external_metrics.insecure_http_on_loopback",
+                format!(
+                    "serves the external metrics API without authentication, so it is only \
+                     allowed when listen is a loopback address, not {}",
+                    raw.listen
+                ),
+            ));
+        }
         Ok(StoreSettings {
+            keda: KedaSettings::try_from(raw.keda)?,
+            https: raw.https.map(HttpsSettings::try_from).transpose()?,
+            external_metrics,
             listen: raw.listen,
             shutdown_timeout: raw.shutdown_timeout,
             retention: positive("tsdb.retention", raw.tsdb.retention)?,

@@ -1,0 +1,139 @@
+//! Parsed triggers, kept so KEDA's repeated polls (three RPCs per trigger per poll, plus one
+//! GetMetricSpec per HPA request) skip parsing metadata and PromQL.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::metadata::{self, MetadataError, ScalerSpec};
+use crate::result_cache::PreparedQuery;
+
+/// A trigger ready to evaluate.
+#[derive(Debug)]
+pub struct Plan {
+    pub spec: ScalerSpec,
+    pub query: PreparedQuery,
+}
+
+impl Plan {
+    pub fn build(
+        scaler_metadata: &HashMap<String, String>,
+        namespace: &str,
+    ) -> Result<Plan, MetadataError> {
+        let spec = metadata::parse(scaler_metadata, namespace)?;
+        // `metadata::parse` already checked the query parses; this cannot fail, but an
+        // error is still reported rather than assumed away.
+        let query = PreparedQuery::parse(&spec.query).map_err(|e| MetadataError {
+            key: "query".into(),
+            problem: e.to_string(),
+        })?;
+        Ok(Plan { spec, query })
+    }
+}
+
+/// Plans by their metadata, bounded: when full, it starts over (polls rebuild what they use).
+pub struct PlanCache {
+    plans: Mutex<HashMap<String, Arc<Plan>>>,
+    max_plans: usize,
+}
+
+impl PlanCache {
+    pub fn new(max_plans: usize) -> Self {
+        PlanCache {
+            plans: Mutex::new(HashMap::new()),
+            max_plans: max_plans.max(1),
+        }
+    }
+
+    /// The plan for this trigger; a hit costs one sort of the keys and one lookup.
+    pub fn get(
+        &self,
+        scaler_metadata: &HashMap<String, String>,
+        namespace: &str,
+    ) -> Result<Arc<Plan>, MetadataError> {
+        let key = cache_key(scaler_metadata, namespace);
+        if let Some(plan) = self.plans.lock().get(&key) {
+            return Ok(plan.clone());
+        }
+        let plan = Arc::new(Plan::build(scaler_metadata, namespace)?);
+        let mut plans = self.plans.lock();
+        if plans.len() >= self.max_plans {
+            plans.clear();
+        }
+        plans.insert(key, plan.clone());
+        Ok(plan)
+    }
+
+    pub fn len(&self) -> usize {
+        self.plans.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Length-prefixed, so no choice of keys and values can collide.
+fn cache_key(scaler_metadata: &HashMap<String, String>, namespace: &str) -> String {
+    let mut pairs: Vec<(&String, &String)> = scaler_metadata.iter().collect();
+    pairs.sort_unstable();
+    let mut key = String::with_capacity(128);
+    let mut push = |s: &str| {
+        key.push_str(&s.len().to_string());
+        key.push(':');
+        key.push_str(s);
+    };
+    push(namespace);
+    for (k, v) in pairs {
+        push(k);
+        push(v);
+    }
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_same_trigger_reuses_its_plan() {
+        let cache = PlanCache::new(10);
+        let m = meta(&[("query", "vector(1)"), ("targetValue", "1")]);
+        let a = cache.get(&m, "ns").unwrap();
+        let b = cache.get(&m, "ns").unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        let c = cache.get(&m, "other").unwrap();
+        assert!(!Arc::ptr_eq(&a, &c));
+    }
+
+    #[test]
+    fn keys_cannot_collide_across_boundaries() {
+        assert_ne!(
+            cache_key(&meta(&[("ab", "c")]), ""),
+            cache_key(&meta(&[("a", "bc")]), "")
+        );
+    }
+
+    #[test]
+    fn bad_metadata_is_not_cached_and_the_cache_is_bounded() {
+        let cache = PlanCache::new(2);
+        assert!(cache.get(&meta(&[("query", "up")]), "ns").is_err());
+        assert_eq!(cache.len(), 0);
+        for i in 0..5 {
+            let m = meta(&[
+                ("query", "vector(1)"),
+                ("targetValue", &(i + 1).to_string()),
+            ]);
+            cache.get(&m, "ns").unwrap();
+            assert!(cache.len() <= 2);
+        }
+    }
+}
