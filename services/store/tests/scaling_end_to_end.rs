@@ -1,0 +1,178 @@
+//! Samples remote-written to the store reach both scaling APIs, and the HPA's formula for
+//! External metrics turns their answers into the expected replica counts.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::HashMap;
+
+use support::remote_write;
+use tachyscale_proto::externalscaler::external_scaler_client::ExternalScalerClient;
+use tachyscale_proto::externalscaler::{GetMetricsRequest, ScaledObjectRef};
+use tachyscale_proto::prometheus::{Label, Sample, TimeSeries, WriteRequest};
+use tachyscale_store::StoreSettings;
+use tachyscale_testkit::{http, StoreHandle};
+
+const TOLERANCE: f64 = 0.1;
+
+/// kube-controller-manager's External `Value` target: ratio against the ready pods.
+fn hpa_value_replicas(usage_milli: i64, target_milli: i64, current: i64) -> i64 {
+    let ratio = usage_milli as f64 / target_milli as f64;
+    if (1.0 - TOLERANCE..=1.0 + TOLERANCE).contains(&ratio) {
+        current
+    } else {
+        (ratio * current as f64).ceil() as i64
+    }
+}
+
+/// kube-controller-manager's External `AverageValue` target (what KEDA registers).
+fn hpa_average_value_replicas(usage_milli: i64, target_milli: i64, current: i64) -> i64 {
+    let ratio = usage_milli as f64 / (target_milli as f64 * current as f64);
+    if (1.0 - TOLERANCE..=1.0 + TOLERANCE).contains(&ratio) {
+        current
+    } else {
+        (usage_milli as f64 / target_milli as f64).ceil() as i64
+    }
+}
+
+/// `ceil(q × 1000)`, as the HPA reads a Quantity.
+fn milli(quantity: &str) -> i64 {
+    tachyscale_kubeformat::quantity::parse(quantity)
+        .unwrap()
+        .milli() as i64
+}
+
+fn depth(queue: &str, value: f64, ts_ms: i64) -> TimeSeries {
+    TimeSeries {
+        labels: [
+            ("__name__", "queue_messages"),
+            ("namespace", "shop"),
+            ("queue", queue),
+        ]
+        .into_iter()
+        .map(|(n, v)| Label {
+            name: n.into(),
+            value: v.into(),
+        })
+        .collect(),
+        samples: vec![Sample {
+            value,
+            timestamp: ts_ms,
+        }],
+    }
+}
+
+async fn write(store: &StoreHandle, orders: f64, billing: f64) {
+    let now = tachyscale_store::api::now_ms();
+    let request = WriteRequest {
+        timeseries: vec![depth("orders", orders, now), depth("billing", billing, now)],
+    };
+    let (status, body) = remote_write(&store.url("/api/v1/write"), &request).await;
+    assert_eq!(status, 204, "{body}");
+}
+
+async fn external_total_milli(store: &StoreHandle, selector: &str) -> i64 {
+    let url = store.url(&format!(
+        "/apis/external.metrics.k8s.io/v1beta1/namespaces/shop/queue_depth?labelSelector={selector}"
+    ));
+    let body: serde_json::Value = http().get(url).send().await.unwrap().json().await.unwrap();
+    // The HPA sums every item.
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| milli(i["value"].as_str().unwrap()))
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_written_samples_drive_keda_and_hpa_replicas() {
+    let settings = StoreSettings::from_yaml(
+        r#"
+external_metrics:
+  insecure_http_on_loopback: true
+  rules:
+    - name: queue_depth
+      query: 'sum by (queue) (queue_messages{<<.LabelMatchers>>})'
+"#,
+    )
+    .unwrap();
+    let store = StoreHandle::start_with(settings).await;
+    let mut keda = ExternalScalerClient::connect(format!("http://{}", store.grpc_addr.unwrap()))
+        .await
+        .unwrap();
+    let object = ScaledObjectRef {
+        name: "worker".into(),
+        namespace: "shop".into(),
+        scaler_metadata: HashMap::from([
+            ("metric".to_string(), "queue_messages".to_string()),
+            ("namespaced".to_string(), "true".to_string()),
+            ("targetValue".to_string(), "100".to_string()),
+            ("activationThreshold".to_string(), "0.5".to_string()),
+        ]),
+    };
+    let spec = keda
+        .get_metric_spec(object.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    let target = spec.metric_specs[0].target_size_float;
+    assert_eq!(target, 100.0);
+    let metric_name = spec.metric_specs[0].metric_name.clone();
+    assert_eq!(metric_name, "sum-queue_messages");
+
+    // (orders, billing, current replicas) → (replicas via KEDA's AverageValue target of
+    // 100, replicas via the external metrics API for queue=billing with a Value target of
+    // 500 over 4 pods), worked out by hand from the formulas below.
+    let steps = [
+        (730.0, 270.5, 3, 11, 3),
+        (730.0, 270.5, 11, 11, 3),
+        (60.0, 35.0, 11, 1, 1),
+        (0.0, 0.0, 1, 0, 0),
+    ];
+    for (orders, billing, current, want_keda, want_external) in steps {
+        write(&store, orders, billing).await;
+        let values = keda
+            .get_metrics(GetMetricsRequest {
+                scaled_object_ref: Some(object.clone()),
+                metric_name: metric_name.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let value = values.metric_values[0].metric_value_float;
+        assert_eq!(value, orders + billing);
+        let active = keda.is_active(object.clone()).await.unwrap().into_inner();
+        assert_eq!(active.result, value > 0.5);
+        // KEDA hands the value to the HPA as a Quantity in milli-units.
+        let usage = (value * 1000.0).ceil() as i64;
+        let keda_replicas = if active.result {
+            hpa_average_value_replicas(usage, (target * 1000.0) as i64, current)
+        } else {
+            0 // KEDA deactivates the target; the HPA is not consulted.
+        };
+        assert_eq!(keda_replicas, want_keda, "KEDA path at {orders}+{billing}");
+
+        let total = external_total_milli(&store, "").await;
+        assert_eq!(total, ((orders + billing) * 1000.0) as i64);
+        let billing_only = external_total_milli(&store, "queue%3Dbilling").await;
+        assert_eq!(billing_only, (billing * 1000.0) as i64);
+        // An HPA with a Value target of 500 over 4 ready pods.
+        assert_eq!(
+            hpa_value_replicas(billing_only, 500_000, 4),
+            want_external,
+            "external metrics path at billing={billing}"
+        );
+    }
+    store.stop().await;
+}
+
+#[test]
+fn the_hpa_formulas_match_the_reference_vectors() {
+    // E2, E3 and EP1–EP3 of shared/reference/hpa-algorithm.md.
+    assert_eq!(hpa_value_replicas(8_600_000, 14_334_000, 5), 3);
+    assert_eq!(hpa_value_replicas(8_600_000, 8_888_000, 3), 3);
+    assert_eq!(hpa_average_value_replicas(8_600_000, 2_150_000, 3), 4);
+    assert_eq!(hpa_average_value_replicas(8_600_000, 2_867_000, 5), 3);
+    assert_eq!(hpa_average_value_replicas(8_600_000, 2_900_000, 3), 3);
+}
