@@ -423,3 +423,75 @@ async fn front_proxy_headers_are_trusted_only_from_the_front_proxy_certificate()
     assert_eq!(body["code"], 403);
     store.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotated_certificates_are_served_without_a_restart() {
+    let (pki, config) = pki();
+    let config = config.replace(
+        "  requestheader:",
+        "  reload_interval: 100ms\n  requestheader:",
+    );
+    let store = StoreHandle::start_with(StoreSettings::from_yaml(&config).unwrap()).await;
+    let url = format!("https://{}/apis", store.https_addr.unwrap());
+    let (code, _) = curl(&pki, &url, &pki.alice, &[]).await;
+    assert_eq!(code, 200);
+
+    // A half-written rotation is refused and the old certificate keeps serving.
+    pki.dir
+        .write("server.key", "-----BEGIN PRIVATE KEY-----\ngarbage\n");
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let (code, _) = curl(&pki, &url, &pki.alice, &[]).await;
+    assert_eq!(code, 200);
+
+    let new_ca = TestCa::new("rotated server CA");
+    pki.dir.identity("server", &new_ca.server());
+    let rotated = Pki {
+        server_ca: pki.dir.write("rotated-ca.crt", &new_ca.cert_pem()),
+        ..pki
+    };
+    tachyscale_testkit::wait_until(
+        "the rotated certificate is served",
+        std::time::Duration::from_secs(10),
+        || {
+            let url = url.clone();
+            let rotated = &rotated;
+            async move { try_curl(rotated, &url, &rotated.alice).await == Some(200) }
+        },
+    )
+    .await;
+    let metrics = store.state.metrics().render(&store.state.head()).unwrap();
+    assert!(
+        metrics.contains("tachyscale_store_tls_reloads_total{listener=\"https\",outcome=\"ok\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains("tachyscale_store_tls_reloads_total{listener=\"https\",outcome=\"error\"}"),
+        "{metrics}"
+    );
+    store.stop().await;
+}
+
+async fn try_curl(pki: &Pki, url: &str, identity: &(PathBuf, PathBuf)) -> Option<u16> {
+    let out = tokio::process::Command::new(find_binary("curl", "CURL"))
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "--max-time",
+            "5",
+            "-w",
+            "%{http_code}",
+        ])
+        .arg("--cacert")
+        .arg(&pki.server_ca)
+        .arg("--cert")
+        .arg(&identity.0)
+        .arg("--key")
+        .arg(&identity.1)
+        .arg(url)
+        .output()
+        .await
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).parse().ok()
+}

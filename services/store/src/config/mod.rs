@@ -346,4 +346,40 @@ mod tests {
             })
         );
     }
+
+    #[test]
+    fn scaling_sections_name_their_fields() {
+        let e = StoreSettings::from_yaml("keda: {stream_tick: 1ms}").unwrap_err();
+        assert_eq!(e.field, "keda.stream_tick");
+        let e = StoreSettings::from_yaml("keda: {max_streams: 0}").unwrap_err();
+        assert_eq!(e.field, "keda.max_streams");
+        let e = StoreSettings::from_yaml(
+            "https: {listen: '127.0.0.1:6443', cert_file: a, key_file: b}",
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "https");
+        let e = StoreSettings::from_yaml(
+            "https: {listen: '127.0.0.1:6443', cert_file: a, key_file: b, requestheader: {client_ca_file: c, username_headers: ['bad header']}}",
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "https.requestheader.username_headers[0]");
+        let e = StoreSettings::from_yaml("external_metrics: {rules: [{name: x, query: 'sum('}]}")
+            .unwrap_err();
+        assert_eq!(e.field, "external_metrics.rules[0].query");
+        let e = StoreSettings::from_yaml("external_metrics: {namespace_label: 'a-b'}").unwrap_err();
+        assert_eq!(e.field, "external_metrics.namespace_label");
+    }
+
+    #[test]
+    fn unauthenticated_external_metrics_need_a_loopback_listener() {
+        let e = StoreSettings::from_yaml(
+            "listen: '0.0.0.0:9201'\nexternal_metrics: {insecure_http_on_loopback: true}",
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "external_metrics.insecure_http_on_loopback");
+        assert!(StoreSettings::from_yaml(
+            "listen: '127.0.0.1:9201'\nexternal_metrics: {insecure_http_on_loopback: true}"
+        )
+        .is_ok());
+    }
 }
