@@ -176,3 +176,23 @@ fn the_hpa_formulas_match_the_reference_vectors() {
     assert_eq!(hpa_average_value_replicas(8_600_000, 2_867_000, 5), 3);
     assert_eq!(hpa_average_value_replicas(8_600_000, 2_900_000, 3), 3);
 }
+
+#[tokio::test]
+async fn an_unusable_certificate_stops_the_start_naming_the_file() {
+    let settings = StoreSettings::from_yaml(
+        "keda:\n  tls:\n    cert_file: /nonexistent/tls.crt\n    key_file: /nonexistent/tls.key\n",
+    )
+    .unwrap();
+    let store = tachyscale_store::Store::new(settings, prometheus::Registry::new()).unwrap();
+    let listeners = tachyscale_store::server::Listeners {
+        http: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        grpc: Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()),
+        https: None,
+    };
+    let error = store
+        .serve_all(listeners, tokio_util::sync::CancellationToken::new())
+        .await
+        .unwrap_err();
+    let chain = format!("{error:#}");
+    assert!(chain.contains("/nonexistent/tls.crt"), "{chain}");
+}
