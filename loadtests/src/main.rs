@@ -7,12 +7,16 @@
 //!
 //! - `scrape`: a loopback fleet of kubelet-sized exporters scraped at 1 s by `tachyscale
 //!   scrape` and by Prometheus; CPU, RSS, missed scrapes, jitter and lag side by side.
+//! - `keda`: the store's KEDA paths — write-to-visible freshness (gRPC pull, external
+//!   metrics API, push stream), scrape-to-visible latency beside Prometheus, and
+//!   ScaledObject polling throughput.
 //!
 //! Results print as JSON; `--out FILE` also writes them to a file (see `loadtests/results/`).
 
 mod compare;
 mod engine;
 mod fleet;
+mod keda_bench;
 mod kubelet;
 mod measure;
 mod process;
@@ -93,6 +97,39 @@ enum Bench {
         #[arg(long, default_value_t = 2)]
         containers_per_pod: usize,
     },
+    /// KEDA scaling paths of `tachyscale store`: freshness, scrape-to-scaler latency beside
+    /// Prometheus, and polling load.
+    Keda {
+        #[arg(long, default_value = "target/release/tachyscale")]
+        store_bin: PathBuf,
+        #[arg(long, default_value = "prometheus")]
+        prometheus_bin: PathBuf,
+        /// Phases to run, comma-separated.
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "freshness,source,load"
+        )]
+        phases: Vec<keda_bench::Phase>,
+        /// Write-then-read rounds; each times all three read paths once.
+        #[arg(long, default_value_t = 200)]
+        freshness_iterations: usize,
+        /// Value steps of the scraped target.
+        #[arg(long, default_value_t = 30)]
+        source_steps: usize,
+        /// ScaledObjects, each polled once per second.
+        #[arg(long, default_value_t = 10_000)]
+        load_objects: usize,
+        /// Measured seconds, after a 3 s warm-up.
+        #[arg(long, default_value_t = 20)]
+        load_seconds: u64,
+        #[arg(long, default_value_t = 100)]
+        load_distinct_queries: usize,
+        /// HTTP/2 connections the objects are spread over.
+        #[arg(long, default_value_t = 4)]
+        load_connections: usize,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -150,6 +187,27 @@ fn main() -> anyhow::Result<()> {
                 pods,
                 containers_per_pod,
             },
+        })?,
+        Bench::Keda {
+            store_bin,
+            prometheus_bin,
+            phases,
+            freshness_iterations,
+            source_steps,
+            load_objects,
+            load_seconds,
+            load_distinct_queries,
+            load_connections,
+        } => keda_bench::run(&keda_bench::KedaArgs {
+            store_bin,
+            prometheus_bin,
+            phases,
+            freshness_iterations,
+            source_steps,
+            load_objects,
+            load_seconds,
+            load_distinct_queries,
+            load_connections,
         })?,
     };
     let text = serde_json::to_string_pretty(&result)?;
