@@ -8,7 +8,7 @@
 //! limit and each costs a few dozen bytes.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use parking_lot::RwLock;
 use tachyscale_promql::ast::{Expr, VectorSelector};
@@ -72,11 +72,30 @@ fn selector_name(selector: &VectorSelector, out: &mut Vec<String>) -> bool {
     }
 }
 
+/// What a query's answer depends on: the data generation, and the newest sample timestamp
+/// among its inputs. An answer computed at an earlier instant than that timestamp cannot
+/// have seen the sample (its sender's clock runs ahead of ours), and will change when time
+/// reaches it although no new generation says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Version {
+    pub generation: u64,
+    pub newest_ts_ms: i64,
+}
+
+impl Version {
+    const NONE: Version = Version {
+        generation: 0,
+        newest_ts_ms: i64::MIN,
+    };
+}
+
 /// The store's generation counters.
 pub struct DataGenerations {
     /// Bumped by every ingest that appended something.
     global: AtomicU64,
-    by_name: RwLock<HashMap<Box<str>, u64>>,
+    by_name: RwLock<HashMap<Box<str>, Version>>,
+    /// The newest sample timestamp ever appended.
+    newest_ts_ms: AtomicI64,
     /// Carries the global generation to waiters (push streams).
     changed: watch::Sender<u64>,
 }
@@ -86,41 +105,49 @@ impl Default for DataGenerations {
         DataGenerations {
             global: AtomicU64::new(0),
             by_name: RwLock::new(HashMap::new()),
+            newest_ts_ms: AtomicI64::new(i64::MIN),
             changed: watch::Sender::new(0),
         }
     }
 }
 
 impl DataGenerations {
-    /// Records that samples of `names` were appended; returns the new global generation.
-    pub fn bump<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> u64 {
+    /// Records that samples of `names`, the newest at `newest_ts_ms`, were appended;
+    /// returns the new global generation.
+    pub fn bump<'a>(&self, names: impl IntoIterator<Item = &'a str>, newest_ts_ms: i64) -> u64 {
+        self.newest_ts_ms.fetch_max(newest_ts_ms, Ordering::AcqRel);
         let generation = self.global.fetch_add(1, Ordering::AcqRel) + 1;
         {
             let mut by_name = self.by_name.write();
             for name in names {
-                match by_name.get_mut(name) {
-                    Some(g) => *g = generation,
-                    None => {
-                        by_name.insert(name.into(), generation);
-                    }
-                }
+                let version = match by_name.get_mut(name) {
+                    Some(v) => v,
+                    None => by_name.entry(name.into()).or_insert(Version::NONE),
+                };
+                version.generation = generation;
+                version.newest_ts_ms = version.newest_ts_ms.max(newest_ts_ms);
             }
         }
         self.changed.send_replace(generation);
         generation
     }
 
-    /// The generation of data a query with these dependencies reads.
-    pub fn of(&self, deps: &Dependencies) -> u64 {
+    /// The version of the data a query with these dependencies reads.
+    pub fn of(&self, deps: &Dependencies) -> Version {
         match deps {
-            Dependencies::Any => self.global.load(Ordering::Acquire),
+            Dependencies::Any => Version {
+                generation: self.global.load(Ordering::Acquire),
+                newest_ts_ms: self.newest_ts_ms.load(Ordering::Acquire),
+            },
             Dependencies::Names(names) => {
                 let by_name = self.by_name.read();
-                names
-                    .iter()
-                    .filter_map(|n| by_name.get(n.as_str()).copied())
-                    .max()
-                    .unwrap_or(0)
+                names.iter().filter_map(|n| by_name.get(n.as_str())).fold(
+                    Version::NONE,
+                    |acc, v| Version {
+                        generation: acc.generation.max(v.generation),
+                        newest_ts_ms: acc.newest_ts_ms.max(v.newest_ts_ms),
+                    },
+                )
             }
         }
     }
@@ -163,13 +190,17 @@ mod tests {
         let g = DataGenerations::default();
         let a = Dependencies::Names(vec!["a".into()]);
         let b = Dependencies::Names(vec!["b".into()]);
-        assert_eq!(g.of(&a), 0);
-        g.bump(["a"]);
-        assert_eq!(g.of(&a), 1);
-        assert_eq!(g.of(&b), 0);
-        g.bump(["b"]);
-        assert_eq!(g.of(&a), 1);
-        assert_eq!(g.of(&b), 2);
-        assert_eq!(g.of(&Dependencies::Any), 2);
+        let generation = |d: &Dependencies| g.of(d).generation;
+        assert_eq!(generation(&a), 0);
+        g.bump(["a"], 100);
+        assert_eq!(generation(&a), 1);
+        assert_eq!(generation(&b), 0);
+        g.bump(["b"], 50);
+        assert_eq!(generation(&a), 1);
+        assert_eq!(generation(&b), 2);
+        assert_eq!(generation(&Dependencies::Any), 2);
+        assert_eq!(g.of(&a).newest_ts_ms, 100);
+        assert_eq!(g.of(&b).newest_ts_ms, 50);
+        assert_eq!(g.of(&Dependencies::Any).newest_ts_ms, 100);
     }
 }

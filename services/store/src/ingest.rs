@@ -185,6 +185,8 @@ pub struct IngestReport {
     pub first_error: Option<String>,
     /// Distinct metric names that got at least one sample, for [`crate::generations`].
     pub metric_names: Vec<String>,
+    /// The newest accepted sample timestamp (`i64::MIN` when none).
+    pub newest_ts_ms: i64,
 }
 
 impl IngestReport {
@@ -267,6 +269,7 @@ pub fn ingest(
     let mut appender = head.appender();
     let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(16);
     let mut names: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let mut newest_ts_ms = i64::MIN;
     for series in &request.timeseries {
         if series.samples.is_empty() {
             continue;
@@ -308,7 +311,10 @@ pub fn ingest(
                 continue;
             }
             match appender.append_to(&stored, sample.timestamp, sample.value) {
-                Ok(()) => report.accepted += 1,
+                Ok(()) => {
+                    report.accepted += 1;
+                    newest_ts_ms = newest_ts_ms.max(sample.timestamp);
+                }
                 Err(e) => report.refuse(e.reason(), 1, &series.labels, &e),
             }
         }
@@ -319,6 +325,7 @@ pub fn ingest(
         }
     }
     report.metric_names = names.into_iter().map(str::to_string).collect();
+    report.newest_ts_ms = newest_ts_ms;
     report
 }
 

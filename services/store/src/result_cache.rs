@@ -52,6 +52,8 @@ pub type Outcome = Result<Arc<Answer>, ApiError>;
 struct Entry {
     generation: u64,
     created: Instant,
+    /// The evaluation instant (wall clock, ms).
+    at_ms: i64,
     outcome: OnceCell<Outcome>,
 }
 
@@ -71,10 +73,23 @@ impl ResultCache {
     }
 
     /// The entry for `text` at `generation`, fresh if none is usable; `true` when reused.
-    fn entry(&self, text: &str, generation: u64, now: Instant) -> (Arc<Entry>, bool) {
+    /// An entry evaluated before the newest input sample's timestamp is not reused: that
+    /// sample was invisible to it (written with a clock slightly ahead of ours) and becomes
+    /// visible as time passes, with no new generation to say so.
+    fn entry(
+        &self,
+        text: &str,
+        generation: u64,
+        now: Instant,
+        now_ms: i64,
+        newest_ts_ms: i64,
+    ) -> (Arc<Entry>, bool) {
         let mut entries = self.entries.lock();
         if let Some(entry) = entries.get(text) {
-            if entry.generation == generation && now.duration_since(entry.created) < self.max_age {
+            if entry.generation == generation
+                && now.duration_since(entry.created) < self.max_age
+                && entry.at_ms >= newest_ts_ms
+            {
                 return (entry.clone(), true);
             }
         }
@@ -88,6 +103,7 @@ impl ResultCache {
         let entry = Arc::new(Entry {
             generation,
             created: now,
+            at_ms: now_ms,
             outcome: OnceCell::new(),
         });
         entries.insert(text.to_string(), entry.clone());
@@ -107,10 +123,15 @@ impl ResultCache {
 pub async fn evaluate_shared(state: &AppState, query: &PreparedQuery) -> Outcome {
     // Read before evaluating: a write that lands during the evaluation moves the
     // generation on, so the next caller evaluates again instead of reusing a stale answer.
-    let generation = state.generations().of(&query.deps);
-    let (entry, reused) = state
-        .result_cache()
-        .entry(&query.text, generation, Instant::now());
+    let version = state.generations().of(&query.deps);
+    let generation = version.generation;
+    let (entry, reused) = state.result_cache().entry(
+        &query.text,
+        generation,
+        Instant::now(),
+        now_ms(),
+        version.newest_ts_ms,
+    );
     state
         .metrics()
         .scaling
@@ -121,7 +142,7 @@ pub async fn evaluate_shared(state: &AppState, query: &PreparedQuery) -> Outcome
         .outcome
         .get_or_init(|| async {
             let expr = query.expr.clone();
-            let at_ms = now_ms();
+            let at_ms = entry.at_ms;
             evaluate(state, "shared", move |db, opts| {
                 tachyscale_promql::instant_query(db, &expr, at_ms, opts)
             })
@@ -146,14 +167,20 @@ mod tests {
     fn entries_are_reused_only_for_the_same_generation_and_age() {
         let cache = ResultCache::new(Duration::from_secs(1), 10);
         let t0 = Instant::now();
-        let (_, reused) = cache.entry("up", 1, t0);
+        let ms = |d: u64| t0 + Duration::from_millis(d);
+        let (_, reused) = cache.entry("up", 1, t0, 1_000, 900);
         assert!(!reused);
-        let (_, reused) = cache.entry("up", 1, t0 + Duration::from_millis(500));
+        let (_, reused) = cache.entry("up", 1, ms(500), 1_500, 900);
         assert!(reused);
-        let (_, reused) = cache.entry("up", 2, t0 + Duration::from_millis(600));
+        let (_, reused) = cache.entry("up", 2, ms(600), 1_600, 900);
         assert!(!reused, "a new generation re-evaluates");
-        let (_, reused) = cache.entry("up", 2, t0 + Duration::from_millis(1700));
+        let (_, reused) = cache.entry("up", 2, ms(1700), 2_700, 900);
         assert!(!reused, "an old entry re-evaluates");
+        let (_, reused) = cache.entry("up", 2, ms(1800), 2_800, 2_750);
+        assert!(
+            !reused,
+            "an entry older than the newest sample re-evaluates"
+        );
     }
 
     #[test]
@@ -161,7 +188,7 @@ mod tests {
         let cache = ResultCache::new(Duration::from_secs(60), 3);
         let t0 = Instant::now();
         for i in 0..10 {
-            cache.entry(&format!("q{i}"), 0, t0);
+            cache.entry(&format!("q{i}"), 0, t0, 0, 0);
             assert!(cache.len() <= 3);
         }
     }

@@ -22,7 +22,18 @@ const CONNECTIONS: usize = 4;
 /// Distinct thresholds, so the push loop serves several groups of the same query.
 const THRESHOLDS: [f64; 3] = [5.0, 50.0, 500.0];
 
+/// Strictly increasing timestamps: writes can come faster than one per millisecond.
+static LAST_TS_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
 async fn write(store: &StoreHandle, value: f64) {
+    let now = tachyscale_store::api::now_ms();
+    let ts = LAST_TS_MS
+        .fetch_update(
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+            |last| Some(now.max(last + 1)),
+        )
+        .map_or(now, |last| now.max(last + 1));
     let request = WriteRequest {
         timeseries: vec![TimeSeries {
             labels: vec![Label {
@@ -31,7 +42,7 @@ async fn write(store: &StoreHandle, value: f64) {
             }],
             samples: vec![Sample {
                 value,
-                timestamp: tachyscale_store::api::now_ms(),
+                timestamp: ts,
             }],
         }],
     };

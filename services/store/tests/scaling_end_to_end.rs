@@ -196,3 +196,92 @@ async fn an_unusable_certificate_stops_the_start_naming_the_file() {
     let chain = format!("{error:#}");
     assert!(chain.contains("/nonexistent/tls.crt"), "{chain}");
 }
+
+/// A sender whose clock runs ahead of the store's writes samples the store cannot see yet;
+/// they must show up when time reaches them, not after the cache or the push tick expire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn samples_from_a_clock_ahead_of_ours_show_when_their_time_comes() {
+    let settings =
+        StoreSettings::from_yaml("keda: {result_max_age: 60s, stream_tick: 60s}").unwrap();
+    let store = StoreHandle::start_with(settings).await;
+    let mut keda = ExternalScalerClient::connect(format!("http://{}", store.grpc_addr.unwrap()))
+        .await
+        .unwrap();
+    let object = ScaledObjectRef {
+        name: "w".into(),
+        namespace: "shop".into(),
+        scaler_metadata: HashMap::from([
+            ("query".to_string(), "max(skewed)".to_string()),
+            ("targetValue".to_string(), "1".to_string()),
+            ("activationThreshold".to_string(), "3".to_string()),
+        ]),
+    };
+    let write_at = |value: f64, ts_ms: i64| {
+        let request = WriteRequest {
+            timeseries: vec![TimeSeries {
+                labels: vec![Label {
+                    name: "__name__".into(),
+                    value: "skewed".into(),
+                }],
+                samples: vec![Sample {
+                    value,
+                    timestamp: ts_ms,
+                }],
+            }],
+        };
+        let url = store.url("/api/v1/write");
+        async move {
+            let (status, body) = remote_write(&url, &request).await;
+            assert_eq!(status, 204, "{body}");
+        }
+    };
+    let get = |keda: &mut ExternalScalerClient<tonic::transport::Channel>| {
+        let request = GetMetricsRequest {
+            scaled_object_ref: Some(object.clone()),
+            metric_name: "m".into(),
+        };
+        let mut keda = keda.clone();
+        async move {
+            keda.get_metrics(request)
+                .await
+                .unwrap()
+                .into_inner()
+                .metric_values[0]
+                .metric_value_float
+        }
+    };
+    write_at(1.0, tachyscale_store::api::now_ms()).await;
+    assert_eq!(get(&mut keda).await, 1.0);
+    let mut stream = keda
+        .stream_is_active(object.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        !futures_util::StreamExt::next(&mut stream)
+            .await
+            .unwrap()
+            .unwrap()
+            .result
+    );
+
+    let ahead_ms = 400;
+    write_at(5.0, tachyscale_store::api::now_ms() + ahead_ms).await;
+    tokio::time::sleep(std::time::Duration::from_millis(ahead_ms as u64 + 200)).await;
+    assert_eq!(
+        get(&mut keda).await,
+        5.0,
+        "the cached answer outlived the sample's time"
+    );
+    let pushed = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        futures_util::StreamExt::next(&mut stream),
+    )
+    .await
+    .expect("no push although the sample became visible (the push tick is 60 s)")
+    .unwrap()
+    .unwrap();
+    assert!(pushed.result);
+    drop(stream);
+    store.stop().await;
+}

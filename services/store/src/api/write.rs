@@ -89,7 +89,10 @@ async fn receive_inner(state: &AppState, request: Request) -> Response {
         // Bumped before the response: once the sender sees 2xx, queries and push streams
         // already see the new data.
         if report.accepted > 0 {
-            generations.bump(report.metric_names.iter().map(String::as_str));
+            generations.bump(
+                report.metric_names.iter().map(String::as_str),
+                report.newest_ts_ms,
+            );
         }
         report
     })

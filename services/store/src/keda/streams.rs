@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::plan::Plan;
 use super::value::scaler_value;
 use crate::api::AppState;
+use crate::generations::Dependencies;
 use crate::result_cache::evaluate_shared;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -99,9 +100,14 @@ impl StreamHub {
         let mut changed = generations.subscribe();
         let mut ticker = tokio::time::interval(tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ahead: Option<Duration> = None;
         loop {
+            let wait_ahead = tokio::time::sleep(ahead.unwrap_or(tick));
             let ticked = tokio::select! {
                 _ = shutdown.cancelled() => return,
+                // A sample written ahead of our clock becomes visible when time reaches it,
+                // with no ingest to say so: evaluate again then, not a whole tick later.
+                _ = wait_ahead, if ahead.is_some() => true,
                 r = changed.changed() => {
                     if r.is_err() {
                         return;
@@ -112,6 +118,11 @@ impl StreamHub {
             };
             let due = self.due_groups(&state, ticked);
             futures_util::future::join_all(due.iter().map(|g| self.evaluate(&state, g))).await;
+            let lead_ms = generations
+                .of(&Dependencies::Any)
+                .newest_ts_ms
+                .saturating_sub(crate::api::now_ms());
+            ahead = (lead_ms >= 0).then(|| Duration::from_millis(lead_ms as u64 + 1).min(tick));
         }
     }
 
@@ -128,7 +139,9 @@ impl StreamHub {
         groups
             .values()
             .filter(|g| {
-                ticked || generations.of(&g.plan.query.deps) != g.evaluated.load(Ordering::Acquire)
+                ticked
+                    || generations.of(&g.plan.query.deps).generation
+                        != g.evaluated.load(Ordering::Acquire)
             })
             .cloned()
             .collect()
