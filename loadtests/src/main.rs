@@ -99,37 +99,7 @@ enum Bench {
     },
     /// KEDA scaling paths of `tachyscale store`: freshness, scrape-to-scaler latency beside
     /// Prometheus, and polling load.
-    Keda {
-        #[arg(long, default_value = "target/release/tachyscale")]
-        store_bin: PathBuf,
-        #[arg(long, default_value = "prometheus")]
-        prometheus_bin: PathBuf,
-        /// Phases to run, comma-separated.
-        #[arg(
-            long,
-            value_enum,
-            value_delimiter = ',',
-            default_value = "freshness,source,load"
-        )]
-        phases: Vec<keda_bench::Phase>,
-        /// Write-then-read rounds; each times all three read paths once.
-        #[arg(long, default_value_t = 200)]
-        freshness_iterations: usize,
-        /// Value steps of the scraped target.
-        #[arg(long, default_value_t = 30)]
-        source_steps: usize,
-        /// ScaledObjects, each polled once per second.
-        #[arg(long, default_value_t = 10_000)]
-        load_objects: usize,
-        /// Measured seconds, after a 3 s warm-up.
-        #[arg(long, default_value_t = 20)]
-        load_seconds: u64,
-        #[arg(long, default_value_t = 100)]
-        load_distinct_queries: usize,
-        /// HTTP/2 connections the objects are spread over.
-        #[arg(long, default_value_t = 4)]
-        load_connections: usize,
-    },
+    Keda(keda_bench::KedaArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -188,27 +158,7 @@ fn main() -> anyhow::Result<()> {
                 containers_per_pod,
             },
         })?,
-        Bench::Keda {
-            store_bin,
-            prometheus_bin,
-            phases,
-            freshness_iterations,
-            source_steps,
-            load_objects,
-            load_seconds,
-            load_distinct_queries,
-            load_connections,
-        } => keda_bench::run(&keda_bench::KedaArgs {
-            store_bin,
-            prometheus_bin,
-            phases,
-            freshness_iterations,
-            source_steps,
-            load_objects,
-            load_seconds,
-            load_distinct_queries,
-            load_connections,
-        })?,
+        Bench::Keda(args) => keda_bench::run(&args)?,
     };
     let text = serde_json::to_string_pretty(&result)?;
     println!("{text}");

@@ -121,8 +121,8 @@ async fn measure(store_base: &str, grpc_addr: &str, iterations: usize) -> anyhow
     for i in 0..iterations {
         // Distinct integers: exact as floats and as Quantities.
         let value = 1000.0 + 2.0 * i as f64;
-        grpc.add(paths.grpc_pull(value).await?);
-        external.add(paths.external_pull(value + 1.0).await?);
+        grpc.add(paths.pull(PullPath::GetMetrics, value).await?);
+        external.add(paths.pull(PullPath::ExternalMetrics, value + 1.0).await?);
         paths.push(&mut push).await?;
         tokio::time::sleep(PAUSE).await;
     }
@@ -252,22 +252,15 @@ impl Paths {
         }
     }
 
-    /// Path (a): write, then `GetMetrics` back to back until the value shows.
-    async fn grpc_pull(&mut self, value: f64) -> anyhow::Result<Option<Duration>> {
+    /// Paths (a) and (b): write, then read back to back until the value shows.
+    async fn pull(&mut self, path: PullPath, value: f64) -> anyhow::Result<Option<Duration>> {
         let ack = self.writer.gauge("fresh_gauge", value).await?;
         while ack.acked.elapsed() < SEE_DEADLINE {
-            if self.get_metrics_value().await? == Some(value) {
-                return Ok(Some(ack.acked.elapsed()));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Path (b): write, then GET the external metrics API back to back until it shows.
-    async fn external_pull(&mut self, value: f64) -> anyhow::Result<Option<Duration>> {
-        let ack = self.writer.gauge("fresh_gauge", value).await?;
-        while ack.acked.elapsed() < SEE_DEADLINE {
-            if self.external_value().await? == Some(value) {
+            let seen = match path {
+                PullPath::GetMetrics => self.get_metrics_value().await?,
+                PullPath::ExternalMetrics => self.external_value().await?,
+            };
+            if seen == Some(value) {
                 return Ok(Some(ack.acked.elapsed()));
             }
         }
@@ -332,4 +325,11 @@ async fn read_pushes(
             return;
         }
     }
+}
+
+/// The two pull paths timed from a remote-write's acknowledgement.
+#[derive(Clone, Copy)]
+enum PullPath {
+    GetMetrics,
+    ExternalMetrics,
 }

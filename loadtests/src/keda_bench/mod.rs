@@ -32,15 +32,36 @@ pub enum Phase {
     Load,
 }
 
+#[derive(clap::Args)]
 pub struct KedaArgs {
+    #[arg(long, default_value = "target/release/tachyscale")]
     pub store_bin: PathBuf,
+    #[arg(long, default_value = "prometheus")]
     pub prometheus_bin: PathBuf,
+    /// Phases to run, comma-separated.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "freshness,source,load"
+    )]
     pub phases: Vec<Phase>,
+    /// Write-then-read rounds; each times all three read paths once.
+    #[arg(long, default_value_t = 200)]
     pub freshness_iterations: usize,
+    /// Value steps of the scraped target.
+    #[arg(long, default_value_t = 30)]
     pub source_steps: usize,
+    /// ScaledObjects, each polled once per second.
+    #[arg(long, default_value_t = 10_000)]
     pub load_objects: usize,
+    /// Measured seconds, after a 3 s warm-up.
+    #[arg(long, default_value_t = 20)]
     pub load_seconds: u64,
+    #[arg(long, default_value_t = 100)]
     pub load_distinct_queries: usize,
+    /// HTTP/2 connections the objects are spread over.
+    #[arg(long, default_value_t = 4)]
     pub load_connections: usize,
 }
 
