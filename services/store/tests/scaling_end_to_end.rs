@@ -285,3 +285,52 @@ async fn samples_from_a_clock_ahead_of_ours_show_when_their_time_comes() {
     drop(stream);
     store.stop().await;
 }
+
+/// 200 ScaledObjects with the same query cost one evaluation per new data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_queries_are_evaluated_once_per_new_data() {
+    let settings = StoreSettings::from_yaml("keda: {result_max_age: 60s}").unwrap();
+    let store = StoreHandle::start_with(settings).await;
+    let mut keda = ExternalScalerClient::connect(format!("http://{}", store.grpc_addr.unwrap()))
+        .await
+        .unwrap();
+    let objects: Vec<ScaledObjectRef> = (0..200)
+        .map(|i| ScaledObjectRef {
+            name: format!("worker-{i}"),
+            namespace: "shop".into(),
+            scaler_metadata: HashMap::from([
+                ("query".to_string(), "sum(queue_messages)".to_string()),
+                ("targetValue".to_string(), format!("{}", i + 1)),
+            ]),
+        })
+        .collect();
+    let misses = |store: &StoreHandle| {
+        let text = store.state.metrics().render(&store.state.head()).unwrap();
+        tachyscale_testkit::exposition_value(
+            &text,
+            "tachyscale_store_result_cache_lookups_total{outcome=\"miss\"}",
+        )
+        .unwrap()
+    };
+    for (round, (orders, billing)) in [(1.0, 2.0), (10.0, 20.0)].into_iter().enumerate() {
+        write(&store, orders, billing).await;
+        for object in &objects {
+            let values = keda
+                .get_metrics(GetMetricsRequest {
+                    scaled_object_ref: Some(object.clone()),
+                    metric_name: "m".into(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(values.metric_values[0].metric_value_float, orders + billing);
+            keda.is_active(object.clone()).await.unwrap();
+        }
+        assert_eq!(
+            misses(&store),
+            (round + 1) as f64,
+            "400 RPCs after write {round}"
+        );
+    }
+    store.stop().await;
+}

@@ -4,11 +4,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Extension, Router};
+use axum::Router;
 use rustls::pki_types::UnixTime;
 use tachyscale_kubeformat::{quantity, selector};
 use tachyscale_promql::Value;
@@ -151,8 +151,6 @@ async fn metric_values(
     State(ctx): State<Ctx>,
     Path((namespace, metric)): Path<(String, String)>,
     Query(params): Query<HashMap<String, String>>,
-    _headers: HeaderMap,
-    _info: Option<Extension<ConnInfo>>,
 ) -> Response {
     match metric_values_inner(&ctx, &namespace, &metric, &params).await {
         Ok(list) => kube::json(StatusCode::OK, &list),
