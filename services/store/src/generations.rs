@@ -4,8 +4,7 @@
 //!
 //! A query depends on the metric names its selectors fix (see [`Dependencies`]); its
 //! generation is the newest generation among them. Selectors without a fixed name depend on
-//! every ingest. Names are never forgotten: their count is bounded by the store's series
-//! limit and each costs a few dozen bytes.
+//! every ingest. Names whose series all expired are forgotten after each retention pass.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -152,6 +151,16 @@ impl DataGenerations {
         }
     }
 
+    /// Forgets the names not in `live` (the stored `__name__` values after a retention
+    /// pass); returns how many were dropped.
+    pub fn retain_names(&self, live: &[std::sync::Arc<str>]) -> usize {
+        let live: std::collections::HashSet<&str> = live.iter().map(|n| n.as_ref()).collect();
+        let mut by_name = self.by_name.write();
+        let before = by_name.len();
+        by_name.retain(|name, _| live.contains(name.as_ref()));
+        before - by_name.len()
+    }
+
     /// Wakes on every bump.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
@@ -202,5 +211,7 @@ mod tests {
         assert_eq!(g.of(&a).newest_ts_ms, 100);
         assert_eq!(g.of(&b).newest_ts_ms, 50);
         assert_eq!(g.of(&Dependencies::Any).newest_ts_ms, 100);
+        assert_eq!(g.retain_names(&[std::sync::Arc::from("b")]), 1);
+        assert_eq!(g.of(&a).generation, 0, "a forgotten name has no generation");
     }
 }

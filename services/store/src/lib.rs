@@ -13,6 +13,7 @@ pub mod external;
 pub mod generations;
 pub mod ingest;
 pub mod keda;
+pub mod matchers;
 pub mod metrics;
 pub mod rate_limit;
 pub mod result_cache;

@@ -110,6 +110,14 @@ impl ResultCache {
         (entry, false)
     }
 
+    /// Drops `entry` if it is still the one cached for `text`.
+    fn forget(&self, text: &str, entry: &Arc<Entry>) {
+        let mut entries = self.entries.lock();
+        if entries.get(text).is_some_and(|e| Arc::ptr_eq(e, entry)) {
+            entries.remove(text);
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.entries.lock().len()
     }
@@ -138,7 +146,7 @@ pub async fn evaluate_shared(state: &AppState, query: &PreparedQuery) -> Outcome
         .result_cache_lookups
         .with_label_values(&[if reused { "hit" } else { "miss" }])
         .inc();
-    entry
+    let outcome = entry
         .outcome
         .get_or_init(|| async {
             let expr = query.expr.clone();
@@ -156,7 +164,15 @@ pub async fn evaluate_shared(state: &AppState, query: &PreparedQuery) -> Outcome
             })
         })
         .await
-        .clone()
+        .clone();
+    // A full or stopping store says nothing about the data: the next caller tries again.
+    if matches!(
+        outcome,
+        Err(ApiError::Timeout(_) | ApiError::Unavailable(_) | ApiError::Internal(_))
+    ) {
+        state.result_cache().forget(&query.text, &entry);
+    }
+    outcome
 }
 
 #[cfg(test)]

@@ -233,7 +233,9 @@ async fn serve_grpc(
     tracing::info!(%addr, tls = keda.tls.is_some(), "KEDA external scaler listening");
     tonic::transport::Server::builder()
         .max_concurrent_streams(keda.max_concurrent_requests_per_connection)
+        // Pings find dead peers, whose connections would otherwise hold a slot forever.
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .add_service(service)
         .serve_with_incoming_shutdown(ReceiverStream::new(connections), shutdown.cancelled_owned())
         .await
@@ -292,8 +294,16 @@ async fn retention_loop(state: AppState, shutdown: CancellationToken) {
             _ = ticker.tick() => {}
         }
         let head = state.head();
+        let generations = state.generations();
         let started = Instant::now();
-        match tokio::task::spawn_blocking(move || head.gc()).await {
+        let pass = tokio::task::spawn_blocking(move || {
+            let report = head.gc();
+            if report.series_removed > 0 {
+                generations.retain_names(&head.label_values(tachyscale_tsdb::METRIC_NAME));
+            }
+            report
+        });
+        match pass.await {
             Ok(report) => {
                 state
                     .metrics()

@@ -11,8 +11,8 @@ pub struct RawExternalMetricsConfig {
     /// Also serve `/apis` on the plain HTTP listener, unauthenticated. Development only:
     /// refused unless `listen` is a loopback address.
     pub insecure_http_on_loopback: bool,
-    /// Authenticated users allowed to read; with both lists empty, every authenticated
-    /// user is (the API server has already authorized the request it proxies).
+    /// Users allowed to read. With both lists empty, requests proxied by the API server
+    /// (which authorized them) pass and direct client-certificate users are refused.
     pub allowed_users: Vec<String>,
     pub allowed_groups: Vec<String>,
     /// The series label holding the Kubernetes namespace.

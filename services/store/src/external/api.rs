@@ -176,16 +176,7 @@ async fn metric_values_inner(
         .and_then(|s| s.to_promql_matchers())
         .map_err(|e| Status::bad_request(format!("invalid labelSelector {raw_selector:?}: {e}")))?;
     if resolved.rule.namespaced {
-        let ns = format!(
-            "{}={}",
-            settings.namespace_label,
-            tachyscale_promql::quote_string(namespace)
-        );
-        matchers = if matchers.is_empty() {
-            ns
-        } else {
-            format!("{ns},{matchers}")
-        };
+        matchers = crate::matchers::with_equal(&settings.namespace_label, namespace, &matchers);
     }
     let text = resolved.rule.render(&resolved.series, &matchers);
     let query = PreparedQuery::parse(&text)

@@ -24,6 +24,16 @@ pub struct UserInfo {
     pub name: String,
     pub groups: Vec<String>,
     pub extra: BTreeMap<String, Vec<String>>,
+    pub via: Via,
+}
+
+/// How the user was authenticated, which decides what authorization still has to happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// Through the API server, which authorized the request before proxying it.
+    FrontProxy,
+    /// Directly with a client certificate: nothing has authorized it yet.
+    ClientCertificate,
 }
 
 /// Why a request is refused; the `reason` label of `tachyscale_store_auth_failures_total`.
@@ -43,6 +53,8 @@ pub enum AuthError {
     NoCommonName,
     #[error("user {user:?} may not read external metrics (not in external_metrics.allowed_users or allowed_groups)")]
     Forbidden { user: String },
+    #[error("user {user:?} came with a client certificate, not through the API server; such users need to be listed in external_metrics.allowed_users or allowed_groups")]
+    DirectAccessNotAllowed { user: String },
 }
 
 impl AuthError {
@@ -54,12 +66,16 @@ impl AuthError {
             AuthError::NoUserHeader(_) => "no_user_header",
             AuthError::NoCommonName => "no_common_name",
             AuthError::Forbidden { .. } => "forbidden",
+            AuthError::DirectAccessNotAllowed { .. } => "direct_access_not_allowed",
         }
     }
 
     /// 403 for an authenticated user without access; 401 for the rest.
     pub fn is_forbidden(&self) -> bool {
-        matches!(self, AuthError::Forbidden { .. })
+        matches!(
+            self,
+            AuthError::Forbidden { .. } | AuthError::DirectAccessNotAllowed { .. }
+        )
     }
 }
 
@@ -92,16 +108,24 @@ pub fn authenticate(
                 name,
                 groups: subject.organizations,
                 extra: BTreeMap::new(),
+                via: Via::ClientCertificate,
             });
         }
     }
     Err(failure)
 }
 
-/// Whether the authenticated user may read, per `allowed_users` / `allowed_groups`.
+/// Whether the authenticated user may read, per `allowed_users` / `allowed_groups`. With
+/// both lists empty, only requests the API server proxied (and so authorized) pass: the
+/// client CA is usually the cluster CA, which also signs every kubelet's certificate.
 pub fn authorize(user: &UserInfo, settings: &ExternalMetricsSettings) -> Result<(), AuthError> {
     if settings.allowed_users.is_empty() && settings.allowed_groups.is_empty() {
-        return Ok(());
+        return match user.via {
+            Via::FrontProxy => Ok(()),
+            Via::ClientCertificate => Err(AuthError::DirectAccessNotAllowed {
+                user: user.name.clone(),
+            }),
+        };
     }
     let allowed = settings.allowed_users.contains(&user.name)
         || user
@@ -171,6 +195,7 @@ fn front_proxy_user(
         name,
         groups,
         extra,
+        via: Via::FrontProxy,
     })
 }
 
@@ -202,4 +227,47 @@ fn subject(cert: &CertificateDer<'_>) -> Option<Subject> {
             .collect(),
     };
     Some(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(users: &[&str], groups: &[&str]) -> ExternalMetricsSettings {
+        let yaml = format!("{{allowed_users: {users:?}, allowed_groups: {groups:?}}}",);
+        let raw: crate::config::external::RawExternalMetricsConfig =
+            serde_yaml_ng::from_str(&yaml).unwrap();
+        ExternalMetricsSettings::try_from(raw).unwrap()
+    }
+
+    fn user(name: &str, groups: &[&str], via: Via) -> UserInfo {
+        UserInfo {
+            name: name.into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            extra: BTreeMap::new(),
+            via,
+        }
+    }
+
+    #[test]
+    fn without_lists_only_proxied_requests_pass() {
+        let open = settings(&[], &[]);
+        assert_eq!(authorize(&user("hpa", &[], Via::FrontProxy), &open), Ok(()));
+        let e = authorize(
+            &user("system:node:n1", &["system:nodes"], Via::ClientCertificate),
+            &open,
+        )
+        .unwrap_err();
+        assert_eq!(e.reason(), "direct_access_not_allowed");
+        assert!(e.is_forbidden());
+    }
+
+    #[test]
+    fn lists_admit_users_and_groups_from_either_path() {
+        let listed = settings(&["alice"], &["hpa-readers"]);
+        assert!(authorize(&user("alice", &[], Via::ClientCertificate), &listed).is_ok());
+        assert!(authorize(&user("bob", &["hpa-readers"], Via::FrontProxy), &listed).is_ok());
+        let e = authorize(&user("bob", &["x"], Via::FrontProxy), &listed).unwrap_err();
+        assert_eq!(e.reason(), "forbidden");
+    }
 }

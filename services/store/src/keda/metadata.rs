@@ -7,7 +7,6 @@
 //! any other key is refused, so a typo fails loudly instead of silently using a default.
 
 use std::collections::HashMap;
-use std::fmt;
 
 use tachyscale_kubeformat::selector;
 
@@ -56,19 +55,12 @@ pub struct ScalerSpec {
 }
 
 /// A key that is missing, unknown or malformed; becomes `INVALID_ARGUMENT`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("scalerMetadata.{key}: {problem}")]
 pub struct MetadataError {
     pub key: String,
     pub problem: String,
 }
-
-impl fmt::Display for MetadataError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "scalerMetadata.{}: {}", self.key, self.problem)
-    }
-}
-
-impl std::error::Error for MetadataError {}
 
 fn error(key: &str, problem: impl Into<String>) -> MetadataError {
     MetadataError {
@@ -285,12 +277,7 @@ fn shorthand_query(
                 "is true but the ScaledObjectRef has no namespace",
             ));
         }
-        let ns = format!("namespace={}", tachyscale_promql::quote_string(namespace));
-        matchers = if matchers.is_empty() {
-            ns
-        } else {
-            format!("{ns},{matchers}")
-        };
+        matchers = crate::matchers::with_equal("namespace", namespace, &matchers);
     }
     let selector = format!("{metric}{{{matchers}}}");
     let (inner, name) = match fields.get(WINDOW) {

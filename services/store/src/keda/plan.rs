@@ -32,16 +32,27 @@ impl Plan {
     }
 }
 
-/// Plans by their metadata, bounded: when full, it starts over (polls rebuild what they use).
+/// Bytes of metadata (keys, values, namespace) the cache may hold: with plans of up to
+/// `keda.max_request_bytes` each, a count alone would not bound memory.
+const MAX_CACHED_METADATA_BYTES: usize = 64 << 20;
+
+/// Plans by their metadata, bounded by count and bytes: when full, it starts over (polls
+/// rebuild what they use).
 pub struct PlanCache {
-    plans: Mutex<HashMap<String, Arc<Plan>>>,
+    plans: Mutex<Plans>,
     max_plans: usize,
+}
+
+#[derive(Default)]
+struct Plans {
+    by_key: HashMap<String, Arc<Plan>>,
+    bytes: usize,
 }
 
 impl PlanCache {
     pub fn new(max_plans: usize) -> Self {
         PlanCache {
-            plans: Mutex::new(HashMap::new()),
+            plans: Mutex::new(Plans::default()),
             max_plans: max_plans.max(1),
         }
     }
@@ -53,20 +64,25 @@ impl PlanCache {
         namespace: &str,
     ) -> Result<Arc<Plan>, MetadataError> {
         let key = cache_key(scaler_metadata, namespace);
-        if let Some(plan) = self.plans.lock().get(&key) {
+        if let Some(plan) = self.plans.lock().by_key.get(&key) {
             return Ok(plan.clone());
         }
         let plan = Arc::new(Plan::build(scaler_metadata, namespace)?);
+        // The key, and the query text the plan keeps, hold about twice the metadata.
+        let cost = 2 * key.len();
         let mut plans = self.plans.lock();
-        if plans.len() >= self.max_plans {
-            plans.clear();
+        if plans.by_key.len() >= self.max_plans || plans.bytes + cost > MAX_CACHED_METADATA_BYTES {
+            plans.by_key.clear();
+            plans.bytes = 0;
         }
-        plans.insert(key, plan.clone());
+        if plans.by_key.insert(key, plan.clone()).is_none() {
+            plans.bytes += cost;
+        }
         Ok(plan)
     }
 
     pub fn len(&self) -> usize {
-        self.plans.lock().len()
+        self.plans.lock().by_key.len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -5,9 +5,12 @@
 //! A `watch` channel keeps only the newest value, so a slow subscriber cannot hold up the
 //! loop or ingest: it reads the latest state when it is ready. Messages go out only on
 //! change. A group is dropped once its last subscriber is gone.
+//!
+//! Each evaluation runs as its own task and a group has at most one in flight, so one slow
+//! query delays only its own subscribers, never the loop or the other groups.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,14 +36,39 @@ struct Group {
     active: watch::Sender<bool>,
     /// The data generation of the last evaluation.
     evaluated: AtomicU64,
+    /// The instant (ms) of the last evaluation: inputs stamped later were invisible to it.
+    evaluated_at_ms: AtomicI64,
+    in_flight: AtomicBool,
+}
+
+impl Group {
+    /// Whether the inputs changed since the last evaluation, or hold a sample that was
+    /// still in the future then and is not any more.
+    fn is_stale(&self, state: &AppState, now_ms: i64) -> bool {
+        let version = state.generations().of(&self.plan.query.deps);
+        let evaluated_at = self.evaluated_at_ms.load(Ordering::Acquire);
+        version.generation != self.evaluated.load(Ordering::Acquire)
+            || (version.newest_ts_ms > evaluated_at && version.newest_ts_ms <= now_ms)
+    }
+}
+
+/// Why the loop woke up.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    /// An ingest: groups whose inputs changed.
+    Ingest,
+    /// A sample's future timestamp was reached: groups that could not see it.
+    Ahead,
+    /// The periodic tick: every group.
+    Tick,
 }
 
 /// What a subscription could not start with.
 #[derive(Debug, thiserror::Error)]
 pub enum SubscribeError {
-    #[error("{0}")]
+    #[error(transparent)]
     Evaluation(#[from] crate::api::ApiError),
-    #[error("{0}")]
+    #[error(transparent)]
     Value(#[from] super::value::ValueError),
 }
 
@@ -69,23 +97,33 @@ impl StreamHub {
         let answer = evaluate_shared(state, &plan.query).await?;
         let value = scaler_value(&answer.value, plan.spec.ignore_null_values)?;
         let active = value > plan.spec.activation_threshold;
-        let mut groups = self.groups.lock();
-        let receiver = groups
-            .entry(key)
-            .or_insert_with(|| {
-                Arc::new(Group {
-                    plan,
-                    active: watch::Sender::new(active),
-                    evaluated: AtomicU64::new(answer.generation),
+        let (group, receiver) = {
+            let mut groups = self.groups.lock();
+            let group = groups
+                .entry(key)
+                .or_insert_with(|| {
+                    Arc::new(Group {
+                        plan,
+                        active: watch::Sender::new(active),
+                        evaluated: AtomicU64::new(answer.generation),
+                        evaluated_at_ms: AtomicI64::new(answer.at_ms),
+                        in_flight: AtomicBool::new(false),
+                    })
                 })
-            })
-            .active
-            .subscribe();
-        state
-            .metrics()
-            .scaling
-            .keda_stream_groups
-            .set(groups.len() as i64);
+                .clone();
+            state
+                .metrics()
+                .scaling
+                .keda_stream_groups
+                .set(groups.len() as i64);
+            let receiver = group.active.subscribe();
+            (group, receiver)
+        };
+        // An ingest between the evaluation above and the insert woke the loop before the
+        // group existed; catch it up now instead of at the next tick.
+        if group.is_stale(state, crate::api::now_ms()) {
+            spawn_evaluation(state.clone(), group);
+        }
         Ok(receiver)
     }
 
@@ -103,21 +141,22 @@ impl StreamHub {
         let mut ahead: Option<Duration> = None;
         loop {
             let wait_ahead = tokio::time::sleep(ahead.unwrap_or(tick));
-            let ticked = tokio::select! {
+            let wake = tokio::select! {
                 _ = shutdown.cancelled() => return,
                 // A sample written ahead of our clock becomes visible when time reaches it,
                 // with no ingest to say so: evaluate again then, not a whole tick later.
-                _ = wait_ahead, if ahead.is_some() => true,
+                _ = wait_ahead, if ahead.is_some() => Wake::Ahead,
                 r = changed.changed() => {
                     if r.is_err() {
                         return;
                     }
-                    false
+                    Wake::Ingest
                 }
-                _ = ticker.tick() => true,
+                _ = ticker.tick() => Wake::Tick,
             };
-            let due = self.due_groups(&state, ticked);
-            futures_util::future::join_all(due.iter().map(|g| self.evaluate(&state, g))).await;
+            for group in self.due_groups(&state, wake) {
+                spawn_evaluation(state.clone(), group);
+            }
             let lead_ms = generations
                 .of(&Dependencies::Any)
                 .newest_ts_ms
@@ -126,9 +165,9 @@ impl StreamHub {
         }
     }
 
-    /// Groups whose data changed (all of them on a tick); forgets unsubscribed groups.
-    fn due_groups(&self, state: &AppState, ticked: bool) -> Vec<Arc<Group>> {
-        let generations = state.generations();
+    /// Groups due for evaluation after `wake`; forgets unsubscribed groups.
+    fn due_groups(&self, state: &AppState, wake: Wake) -> Vec<Arc<Group>> {
+        let now_ms = crate::api::now_ms();
         let mut groups = self.groups.lock();
         groups.retain(|_, g| g.active.receiver_count() > 0);
         state
@@ -138,44 +177,63 @@ impl StreamHub {
             .set(groups.len() as i64);
         groups
             .values()
-            .filter(|g| {
-                ticked
-                    || generations.of(&g.plan.query.deps).generation
-                        != g.evaluated.load(Ordering::Acquire)
-            })
+            .filter(|g| wake == Wake::Tick || g.is_stale(state, now_ms))
             .cloned()
             .collect()
     }
 
-    async fn evaluate(&self, state: &AppState, group: &Group) {
-        let evaluations = &state.metrics().scaling.keda_stream_evaluations;
-        let outcome = evaluate_shared(state, &group.plan.query)
-            .await
-            .map_err(SubscribeError::from)
-            .and_then(|answer| {
-                let value = scaler_value(&answer.value, group.plan.spec.ignore_null_values)?;
-                Ok((answer.generation, value))
-            });
-        match outcome {
-            Ok((generation, value)) => {
-                evaluations.with_label_values(&["ok"]).inc();
-                group.evaluated.store(generation, Ordering::Release);
-                let active = value > group.plan.spec.activation_threshold;
-                group.active.send_if_modified(|current| {
-                    let changed = *current != active;
-                    *current = active;
-                    changed
-                });
-            }
-            Err(e) => {
-                // The last known state stays; KEDA's IsActive polls report the error.
-                evaluations.with_label_values(&["error"]).inc();
-                tracing::debug!(query = %group.plan.query.text, error = %e, "push evaluation failed");
-            }
-        }
-    }
-
     pub fn groups(&self) -> usize {
         self.groups.lock().len()
+    }
+}
+
+/// Evaluates `group` in its own task, unless an evaluation of it is already running. A
+/// wake-up skipped that way is not lost: the running task evaluates again when its inputs
+/// moved on meanwhile (a bounded number of times; the tick covers the rest).
+fn spawn_evaluation(state: AppState, group: Arc<Group>) {
+    const MAX_ROUNDS: usize = 4;
+    if group.in_flight.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    tokio::spawn(async move {
+        for _ in 0..MAX_ROUNDS {
+            let evaluated = evaluate(&state, &group).await;
+            if !evaluated || !group.is_stale(&state, crate::api::now_ms()) {
+                break;
+            }
+        }
+        group.in_flight.store(false, Ordering::Release);
+    });
+}
+
+/// One evaluation; false when it failed.
+async fn evaluate(state: &AppState, group: &Group) -> bool {
+    let evaluations = &state.metrics().scaling.keda_stream_evaluations;
+    let outcome = evaluate_shared(state, &group.plan.query)
+        .await
+        .map_err(SubscribeError::from)
+        .and_then(|answer| {
+            let value = scaler_value(&answer.value, group.plan.spec.ignore_null_values)?;
+            Ok((answer.generation, answer.at_ms, value))
+        });
+    match outcome {
+        Ok((generation, at_ms, value)) => {
+            evaluations.with_label_values(&["ok"]).inc();
+            group.evaluated.store(generation, Ordering::Release);
+            group.evaluated_at_ms.store(at_ms, Ordering::Release);
+            let active = value > group.plan.spec.activation_threshold;
+            group.active.send_if_modified(|current| {
+                let changed = *current != active;
+                *current = active;
+                changed
+            });
+            true
+        }
+        Err(e) => {
+            // The last known state stays; KEDA's IsActive polls report the error.
+            evaluations.with_label_values(&["error"]).inc();
+            tracing::debug!(query = %group.plan.query.text, error = %e, "push evaluation failed");
+            false
+        }
     }
 }

@@ -124,6 +124,10 @@ impl tonic::transport::server::Connected for Conn {
     }
 }
 
+/// Connections accepted but not yet taken by the server. When it is full, handshake
+/// tasks wait (holding their connection slot), so `max_connections` still bounds the total.
+const READY_QUEUE: usize = 64;
+
 /// How a listener accepts.
 pub struct AcceptOptions {
     pub listener: &'static str,
@@ -139,7 +143,7 @@ pub fn accept(
     metrics: ScalingMetrics,
     shutdown: CancellationToken,
 ) -> mpsc::Receiver<io::Result<Conn>> {
-    let (ready, receiver) = mpsc::channel(64);
+    let (ready, receiver) = mpsc::channel(READY_QUEUE);
     tokio::spawn(accept_loop(listener, options, metrics, shutdown, ready));
     receiver
 }
