@@ -58,7 +58,7 @@ pub struct StoreMetrics {
     pub scaling: crate::scaling_metrics::ScalingMetrics,
 }
 
-fn register<C: prometheus::core::Collector + Clone + 'static>(
+pub(crate) fn register<C: prometheus::core::Collector + Clone + 'static>(
     registry: &Registry,
     collector: C,
 ) -> Result<C, prometheus::Error> {

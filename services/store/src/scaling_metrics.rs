@@ -18,6 +18,7 @@
 //! | `tachyscale_store_connections_open` | gauge | `listener` | accepted connections |
 //! | `tachyscale_store_connections_refused_total` | counter | `listener` | connections closed at once because `max_connections` was reached |
 
+use crate::metrics::register;
 use prometheus::{
     HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
@@ -46,9 +47,7 @@ fn counter_vec(
     help: &str,
     labels: &[&str],
 ) -> Result<IntCounterVec, prometheus::Error> {
-    let c = IntCounterVec::new(Opts::new(name, help), labels)?;
-    r.register(Box::new(c.clone()))?;
-    Ok(c)
+    register(r, IntCounterVec::new(Opts::new(name, help), labels)?)
 }
 
 fn gauge_vec(
@@ -57,15 +56,11 @@ fn gauge_vec(
     help: &str,
     labels: &[&str],
 ) -> Result<IntGaugeVec, prometheus::Error> {
-    let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
-    r.register(Box::new(g.clone()))?;
-    Ok(g)
+    register(r, IntGaugeVec::new(Opts::new(name, help), labels)?)
 }
 
 fn gauge(r: &Registry, name: &str, help: &str) -> Result<IntGauge, prometheus::Error> {
-    let g = IntGauge::new(name, help)?;
-    r.register(Box::new(g.clone()))?;
-    Ok(g)
+    register(r, IntGauge::new(name, help)?)
 }
 
 impl ScalingMetrics {
@@ -81,7 +76,7 @@ impl ScalingMetrics {
             ]),
             &["method"],
         )?;
-        r.register(Box::new(latency.clone()))?;
+        let latency = register(r, latency)?;
         let metrics = ScalingMetrics {
             keda_requests: counter_vec(
                 r,

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use serde_json::{json, Value};
-use support::remote_write;
-use tachyscale_proto::prometheus::{Label, Sample, TimeSeries, WriteRequest};
+use support::{one_sample as series, remote_write};
+use tachyscale_proto::prometheus::WriteRequest;
 use tachyscale_store::StoreSettings;
 use tachyscale_testkit::certs::{PemDir, TestCa};
 use tachyscale_testkit::{find_binary, StoreHandle};
@@ -83,25 +83,6 @@ external_metrics:
         front_proxy_ca = front_proxy_ca_file.display(),
     );
     (pki, config)
-}
-
-fn series(name: &str, labels: &[(&str, &str)], value: f64, ts_ms: i64) -> TimeSeries {
-    let mut all: Vec<(&str, &str)> = vec![("__name__", name)];
-    all.extend_from_slice(labels);
-    all.sort();
-    TimeSeries {
-        labels: all
-            .into_iter()
-            .map(|(n, v)| Label {
-                name: n.into(),
-                value: v.into(),
-            })
-            .collect(),
-        samples: vec![Sample {
-            value,
-            timestamp: ts_ms,
-        }],
-    }
 }
 
 async fn load_data(store: &StoreHandle) {

@@ -9,10 +9,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
-use support::remote_write;
+use support::{one_sample, remote_write};
 use tachyscale_proto::externalscaler::external_scaler_client::ExternalScalerClient;
 use tachyscale_proto::externalscaler::ScaledObjectRef;
-use tachyscale_proto::prometheus::{Label, Sample, TimeSeries, WriteRequest};
+use tachyscale_proto::prometheus::WriteRequest;
 use tachyscale_store::StoreSettings;
 use tachyscale_testkit::StoreHandle;
 use tonic::transport::Channel;
@@ -35,16 +35,7 @@ async fn write(store: &StoreHandle, value: f64) {
         )
         .map_or(now, |last| now.max(last + 1));
     let request = WriteRequest {
-        timeseries: vec![TimeSeries {
-            labels: vec![Label {
-                name: "__name__".into(),
-                value: "backlog".into(),
-            }],
-            samples: vec![Sample {
-                value,
-                timestamp: ts,
-            }],
-        }],
+        timeseries: vec![one_sample("backlog", &[], value, ts)],
     };
     let (status, body) = remote_write(&store.url("/api/v1/write"), &request).await;
     assert_eq!(status, 204, "{body}");

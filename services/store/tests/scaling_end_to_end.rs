@@ -6,10 +6,10 @@ mod support;
 
 use std::collections::HashMap;
 
-use support::remote_write;
+use support::{metric_value, one_sample, remote_write};
 use tachyscale_proto::externalscaler::external_scaler_client::ExternalScalerClient;
 use tachyscale_proto::externalscaler::{GetMetricsRequest, ScaledObjectRef};
-use tachyscale_proto::prometheus::{Label, Sample, TimeSeries, WriteRequest};
+use tachyscale_proto::prometheus::{TimeSeries, WriteRequest};
 use tachyscale_store::StoreSettings;
 use tachyscale_testkit::{http, StoreHandle};
 
@@ -43,23 +43,12 @@ fn milli(quantity: &str) -> i64 {
 }
 
 fn depth(queue: &str, value: f64, ts_ms: i64) -> TimeSeries {
-    TimeSeries {
-        labels: [
-            ("__name__", "queue_messages"),
-            ("namespace", "shop"),
-            ("queue", queue),
-        ]
-        .into_iter()
-        .map(|(n, v)| Label {
-            name: n.into(),
-            value: v.into(),
-        })
-        .collect(),
-        samples: vec![Sample {
-            value,
-            timestamp: ts_ms,
-        }],
-    }
+    one_sample(
+        "queue_messages",
+        &[("namespace", "shop"), ("queue", queue)],
+        value,
+        ts_ms,
+    )
 }
 
 async fn write(store: &StoreHandle, orders: f64, billing: f64) {
@@ -218,16 +207,7 @@ async fn samples_from_a_clock_ahead_of_ours_show_when_their_time_comes() {
     };
     let write_at = |value: f64, ts_ms: i64| {
         let request = WriteRequest {
-            timeseries: vec![TimeSeries {
-                labels: vec![Label {
-                    name: "__name__".into(),
-                    value: "skewed".into(),
-                }],
-                samples: vec![Sample {
-                    value,
-                    timestamp: ts_ms,
-                }],
-            }],
+            timeseries: vec![one_sample("skewed", &[], value, ts_ms)],
         };
         let url = store.url("/api/v1/write");
         async move {
@@ -304,14 +284,7 @@ async fn identical_queries_are_evaluated_once_per_new_data() {
             ]),
         })
         .collect();
-    let misses = |store: &StoreHandle| {
-        let text = store.state.metrics().render(&store.state.head()).unwrap();
-        tachyscale_testkit::exposition_value(
-            &text,
-            "tachyscale_store_result_cache_lookups_total{outcome=\"miss\"}",
-        )
-        .unwrap()
-    };
+    const MISSES: &str = "tachyscale_store_result_cache_lookups_total{outcome=\"miss\"}";
     for (round, (orders, billing)) in [(1.0, 2.0), (10.0, 20.0)].into_iter().enumerate() {
         write(&store, orders, billing).await;
         for object in &objects {
@@ -327,7 +300,7 @@ async fn identical_queries_are_evaluated_once_per_new_data() {
             keda.is_active(object.clone()).await.unwrap();
         }
         assert_eq!(
-            misses(&store),
+            metric_value(&store, MISSES).await,
             (round + 1) as f64,
             "400 RPCs after write {round}"
         );

@@ -339,10 +339,11 @@ pub fn sanitize_metric_name(name: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn meta(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    /// A metadata map from pairs; also used by the plan cache's tests.
+    pub(crate) fn meta(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -41,6 +41,8 @@ const MAX_CACHED_METADATA_BYTES: usize = 64 << 20;
 pub struct PlanCache {
     plans: Mutex<Plans>,
     max_plans: usize,
+    /// Plans kept, set when the cache changes (not on every hit).
+    cached: prometheus::IntGauge,
 }
 
 #[derive(Default)]
@@ -50,10 +52,11 @@ struct Plans {
 }
 
 impl PlanCache {
-    pub fn new(max_plans: usize) -> Self {
+    pub fn new(max_plans: usize, cached: prometheus::IntGauge) -> Self {
         PlanCache {
             plans: Mutex::new(Plans::default()),
             max_plans: max_plans.max(1),
+            cached,
         }
     }
 
@@ -78,6 +81,7 @@ impl PlanCache {
         if plans.by_key.insert(key, plan.clone()).is_none() {
             plans.bytes += cost;
         }
+        self.cached.set(plans.by_key.len() as i64);
         Ok(plan)
     }
 
@@ -111,17 +115,15 @@ fn cache_key(scaler_metadata: &HashMap<String, String>, namespace: &str) -> Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keda::metadata::tests::meta;
 
-    fn meta(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    fn gauge() -> prometheus::IntGauge {
+        prometheus::IntGauge::new("plans", "test").unwrap()
     }
 
     #[test]
     fn the_same_trigger_reuses_its_plan() {
-        let cache = PlanCache::new(10);
+        let cache = PlanCache::new(10, gauge());
         let m = meta(&[("query", "vector(1)"), ("targetValue", "1")]);
         let a = cache.get(&m, "ns").unwrap();
         let b = cache.get(&m, "ns").unwrap();
@@ -140,7 +142,7 @@ mod tests {
 
     #[test]
     fn bad_metadata_is_not_cached_and_the_cache_is_bounded() {
-        let cache = PlanCache::new(2);
+        let cache = PlanCache::new(2, gauge());
         assert!(cache.get(&meta(&[("query", "up")]), "ns").is_err());
         assert_eq!(cache.len(), 0);
         for i in 0..5 {

@@ -39,7 +39,10 @@ impl KedaService {
     pub fn new(state: AppState, hub: Arc<StreamHub>, shutdown: CancellationToken) -> Self {
         let keda = &state.settings().keda;
         KedaService {
-            plans: PlanCache::new(keda.max_cached_plans),
+            plans: PlanCache::new(
+                keda.max_cached_plans,
+                state.metrics().scaling.keda_plans_cached.clone(),
+            ),
             stream_slots: Arc::new(Semaphore::new(keda.max_streams)),
             hub,
             shutdown,
@@ -55,21 +58,14 @@ impl KedaService {
                 object.scaler_metadata.len()
             )));
         }
-        let plan = self
-            .plans
+        self.plans
             .get(&object.scaler_metadata, &object.namespace)
             .map_err(|e| {
                 Status::invalid_argument(format!(
                     "ScaledObject {}/{}: {e}",
                     object.namespace, object.name
                 ))
-            });
-        self.state
-            .metrics()
-            .scaling
-            .keda_plans_cached
-            .set(self.plans.len() as i64);
-        plan
+            })
     }
 
     /// The current scaler value of a plan.

@@ -11,7 +11,27 @@ use std::time::Duration;
 
 pub use tachyscale_testkit::{free_port, http, wait_until, PrometheusProcess, StoreHandle};
 
-use tachyscale_proto::prometheus::WriteRequest;
+use tachyscale_proto::prometheus::{Label, Sample, TimeSeries, WriteRequest};
+
+/// One sample of the series `name{labels}`, labels sorted as remote-write requires.
+pub fn one_sample(name: &str, labels: &[(&str, &str)], value: f64, ts_ms: i64) -> TimeSeries {
+    let mut all: Vec<(&str, &str)> = vec![("__name__", name)];
+    all.extend_from_slice(labels);
+    all.sort();
+    TimeSeries {
+        labels: all
+            .into_iter()
+            .map(|(n, v)| Label {
+                name: n.into(),
+                value: v.into(),
+            })
+            .collect(),
+        samples: vec![Sample {
+            value,
+            timestamp: ts_ms,
+        }],
+    }
+}
 
 /// Sends a remote-write request; returns the status and body text.
 pub async fn remote_write(url: &str, request: &WriteRequest) -> (u16, String) {
