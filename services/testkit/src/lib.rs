@@ -193,6 +193,39 @@ impl NodeExporterProcess {
     }
 }
 
+/// A real moto server (the AWS API emulator from PyPI) on a loopback port.
+pub struct MotoProcess(pub ChildProcess);
+
+impl MotoProcess {
+    /// Starts `python3 -m moto.server` (installed by scripts/test-all with
+    /// `pip install 'moto[server]'`); `$PYTHON` picks another interpreter.
+    pub async fn start() -> MotoProcess {
+        let dir = tempfile::tempdir().unwrap();
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
+        let args = vec![
+            "-m".to_string(),
+            "moto.server".to_string(),
+            "-H".to_string(),
+            "127.0.0.1".to_string(),
+            "-p".to_string(),
+            addr.port().to_string(),
+        ];
+        let process = ChildProcess::spawn(PathBuf::from(python), args, addr, dir);
+        process.wait_ready("/moto-api/", "moto server ready").await;
+        MotoProcess(process)
+    }
+
+    /// The endpoint URL to give the AWS SDK.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.0.addr)
+    }
+
+    pub fn log(&self) -> String {
+        self.0.log()
+    }
+}
+
 /// GETs a Prometheus-compatible API endpoint; returns the parsed JSON body.
 pub async fn api_get(base: &str, path: &str, params: &[(&str, String)]) -> serde_json::Value {
     let response = http()

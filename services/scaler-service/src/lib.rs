@@ -1,0 +1,10 @@
+//! The `scale` role: the metric sources and the control loop around the pure engines of
+//! `tachyscale-scaler`, acting through the `tachyscale-cluster` interface.
+//!
+//! - [`triggers`]: KEDA-style triggers (`aws-sqs-queue`, `aws-cloudwatch`, `prometheus`),
+//!   each a pure metadata parser and value rule plus a fetch;
+//! - [`fetch`]: the clients the triggers fetch through (AWS SDK clients from the standard
+//!   configuration chain with an overridable endpoint, the Prometheus query API).
+
+pub mod fetch;
+pub mod triggers;
