@@ -22,7 +22,7 @@ pub mod cluster;
 pub mod explain;
 pub mod params;
 
-pub use calc::{replicas, ClampBound, CpaDecision, CpaDetail, LadderTerm, LinearTerm};
+pub use calc::{ladder_term, replicas, ClampBound, CpaDecision, CpaDetail, LadderTerm, LinearTerm};
 pub use cluster::{parse_nodes, ClusterStatus, CpaNode};
 pub use explain::{explain, CpaExplainInput, CpaExplanation, NodeVerdict, ReplicaChange};
 pub use params::{CpaMode, CpaParams, LadderParams, LadderSpec, LadderStep, LinearParams, LinearSpec};
