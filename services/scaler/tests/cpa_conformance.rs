@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use tachyscale_scaler::cpa::{
-    explain, ladder_term, replicas, ClampBound, ClusterStatus, CpaDetail, CpaExplainInput,
-    CpaNode, CpaParams, LadderStep, ReplicaChange,
+    explain, ladder_term, replicas, ClampBound, ClusterStatus, CpaDetail, CpaExplainInput, CpaNode,
+    CpaParams, LadderStep, ReplicaChange,
 };
 
 fn params(document: Value) -> CpaParams {
@@ -59,7 +59,11 @@ fn linear_cores_per_replica_2_min_2_max_100_matches_the_reference_rows() {
     for (cores, expected) in rows {
         let decision = replicas(&params, &cluster(1, cores));
         assert_eq!(decision.replicas, expected, "cores {cores}");
-        assert_eq!(decision.replicas_from_cores, i64::from(expected), "cores {cores}");
+        assert_eq!(
+            decision.replicas_from_cores,
+            i64::from(expected),
+            "cores {cores}"
+        );
     }
 }
 
@@ -122,7 +126,10 @@ fn params_without_psf() -> CpaParams {
 // --- Ladder: reference vectors and upstream TestControllerScaler / FromZero -----------------
 
 fn steps(pairs: &[(i64, i64)]) -> Vec<[i64; 2]> {
-    pairs.iter().map(|&(threshold, replicas)| [threshold, replicas]).collect()
+    pairs
+        .iter()
+        .map(|&(threshold, replicas)| [threshold, replicas])
+        .collect()
 }
 
 /// A ladder with the same table for cores and nodes, so `replicas` returns the table's value.
@@ -187,7 +194,13 @@ fn ladder_below_the_first_threshold_uses_the_first_step() {
         panic!("expected ladder")
     };
     assert!(cores.below_first_step);
-    assert_eq!(cores.step, Some(LadderStep { threshold: 4, replicas: 2 }));
+    assert_eq!(
+        cores.step,
+        Some(LadderStep {
+            threshold: 4,
+            replicas: 2
+        })
+    );
     assert_eq!(nodes.step, None, "an absent table gives 1");
     assert_eq!(decision.replicas, 2);
 }
@@ -196,7 +209,11 @@ fn ladder_below_the_first_threshold_uses_the_first_step() {
 fn ladder_thresholds_apply_exactly_at_the_step_and_not_just_below() {
     let params = params(json!({"ladder": {"coresToReplicas": [[1, 1], [64, 3], [512, 5]]}}));
     for (cores, expected) in [(63, 1), (64, 3), (65, 3), (511, 3), (512, 5), (100_000, 5)] {
-        assert_eq!(replicas(&params, &cluster(1, cores)).replicas, expected, "cores {cores}");
+        assert_eq!(
+            replicas(&params, &cluster(1, cores)).replicas,
+            expected,
+            "cores {cores}"
+        );
     }
 }
 
@@ -208,7 +225,10 @@ fn ladder_result_is_the_larger_of_the_two_tables() {
         "nodesToReplicas": [[1, 1], [2, 2]]
     }}));
     let decision = replicas(&params, &cluster(100, 400));
-    assert_eq!((decision.replicas_from_cores, decision.replicas_from_nodes), (3, 2));
+    assert_eq!(
+        (decision.replicas_from_cores, decision.replicas_from_nodes),
+        (3, 2)
+    );
     assert_eq!(decision.replicas, 3);
 }
 
@@ -250,7 +270,12 @@ fn gardener_coredns_default_parameters_parse_and_scale() {
         panic!("expected linear")
     };
     assert_eq!(
-        (linear.cores_per_replica(), linear.nodes_per_replica(), linear.min(), linear.max()),
+        (
+            linear.cores_per_replica(),
+            linear.nodes_per_replica(),
+            linear.min(),
+            linear.max()
+        ),
         (256.0, 16.0, 2, None)
     );
     assert!(!linear.prevent_single_point_failure());
@@ -367,9 +392,15 @@ fn include_unschedulable_nodes_counts_cordoned_and_not_ready_nodes() {
         }}))
     };
     let excluded = replicas(&linear(false), &status);
-    assert_eq!((excluded.nodes, excluded.cores, excluded.replicas), (2, 8, 4));
+    assert_eq!(
+        (excluded.nodes, excluded.cores, excluded.replicas),
+        (2, 8, 4)
+    );
     let included = replicas(&linear(true), &status);
-    assert_eq!((included.nodes, included.cores, included.replicas), (4, 16, 8));
+    assert_eq!(
+        (included.nodes, included.cores, included.replicas),
+        (4, 16, 8)
+    );
 }
 
 #[test]
@@ -386,7 +417,10 @@ fn max_zero_means_no_upper_bound() {
     let CpaDetail::Linear { cores, .. } = &decision.detail else {
         panic!("expected linear")
     };
-    assert_eq!((decision.replicas, cores.clamped_to), (7, Some(ClampBound::Max)));
+    assert_eq!(
+        (decision.replicas, cores.clamped_to),
+        (7, Some(ClampBound::Max))
+    );
 }
 
 #[test]
@@ -490,7 +524,10 @@ fn explain_examples_produce_the_documented_decisions() {
     seen.sort();
     let mut listed: Vec<String> = EXAMPLES.iter().map(|(name, ..)| name.to_string()).collect();
     listed.sort();
-    assert_eq!(seen, listed, "every examples/explain/cpa*.json needs an expected decision");
+    assert_eq!(
+        seen, listed,
+        "every examples/explain/cpa*.json needs an expected decision"
+    );
 
     for (name, expected_replicas, expected_change) in EXAMPLES {
         let text = std::fs::read_to_string(examples_dir().join(name)).unwrap();

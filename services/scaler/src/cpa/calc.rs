@@ -73,7 +73,10 @@ pub enum CpaDetail {
         prevent_single_point_failure: bool,
     },
     #[serde(rename_all = "camelCase")]
-    Ladder { cores: LadderTerm, nodes: LadderTerm },
+    Ladder {
+        cores: LadderTerm,
+        nodes: LadderTerm,
+    },
 }
 
 /// The replica count with every value it came from.
@@ -237,7 +240,10 @@ mod tests {
         let CpaDetail::Linear { cores, .. } = &decision.detail else {
             panic!("expected linear")
         };
-        assert_eq!((cores.unclamped, cores.clamped_to), (Some(1), Some(ClampBound::Min)));
+        assert_eq!(
+            (cores.unclamped, cores.clamped_to),
+            (Some(1), Some(ClampBound::Min))
+        );
     }
 
     #[test]
@@ -278,7 +284,10 @@ mod tests {
         assert_eq!(term.step, Some(steps[1]));
         assert!(!term.below_first_step);
         let term = ladder_term(&[], 100);
-        assert_eq!((term.step, term.replicas, term.below_first_step), (None, 1, false));
+        assert_eq!(
+            (term.step, term.replicas, term.below_first_step),
+            (None, 1, false)
+        );
     }
 
     #[test]

@@ -90,15 +90,17 @@ impl ClusterStatus {
 
 /// Summed allocatable CPU in milli-cores: (all nodes, schedulable nodes), saturating.
 pub(crate) fn allocatable_cpu_milli(nodes: &[CpaNode]) -> (i64, i64) {
-    nodes.iter().fold((0i64, 0i64), |(total, schedulable), node| {
-        let cpu = node.allocatable_cpu_milli;
-        let schedulable = if node.schedulable() {
-            schedulable.saturating_add(cpu)
-        } else {
-            schedulable
-        };
-        (total.saturating_add(cpu), schedulable)
-    })
+    nodes
+        .iter()
+        .fold((0i64, 0i64), |(total, schedulable), node| {
+            let cpu = node.allocatable_cpu_milli;
+            let schedulable = if node.schedulable() {
+                schedulable.saturating_add(cpu)
+            } else {
+                schedulable
+            };
+            (total.saturating_add(cpu), schedulable)
+        })
 }
 
 /// Milli-cores to whole cores, rounded away from zero like `Quantity.Value()`.
@@ -158,7 +160,12 @@ fn kube_node(node: &Value, path: &str) -> Result<CpaNode, CpaError> {
     let name_path = join_path(path, "metadata.name");
     let name = match node.pointer("/metadata/name") {
         Some(Value::String(name)) => name.clone(),
-        Some(other) => return Err(node_error(name_path, format!("expected a string, got {other}"))),
+        Some(other) => {
+            return Err(node_error(
+                name_path,
+                format!("expected a string, got {other}"),
+            ))
+        }
         None => return Err(node_error(name_path, "missing".to_string())),
     };
     let unschedulable = match node.pointer("/spec/unschedulable") {
@@ -173,8 +180,9 @@ fn kube_node(node: &Value, path: &str) -> Result<CpaNode, CpaError> {
     };
     let allocatable_cpu_milli = match node.pointer("/status/allocatable/cpu") {
         None | Some(Value::Null) => 0,
-        Some(cpu) => units::milli::deserialize(cpu)
-            .map_err(|err| node_error(join_path(path, "status.allocatable.cpu"), err.to_string()))?,
+        Some(cpu) => units::milli::deserialize(cpu).map_err(|err| {
+            node_error(join_path(path, "status.allocatable.cpu"), err.to_string())
+        })?,
     };
     let ready = match node.pointer("/status/conditions") {
         None | Some(Value::Null) => false,

@@ -82,16 +82,10 @@ pub struct CpaExplanation {
     /// Each node and whether it counted; empty when the input gave counts.
     pub nodes: Vec<NodeVerdict>,
     /// Summed allocatable CPU of all nodes, before rounding up to cores.
-    #[serde(
-        with = "units::option_milli",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(with = "units::option_milli", skip_serializing_if = "Option::is_none")]
     pub total_allocatable_cpu: Option<i64>,
     /// Summed allocatable CPU of the schedulable nodes, before rounding up to cores.
-    #[serde(
-        with = "units::option_milli",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(with = "units::option_milli", skip_serializing_if = "Option::is_none")]
     pub schedulable_allocatable_cpu: Option<i64>,
     pub cluster_status: ClusterStatus,
     pub decision: CpaDecision,
@@ -202,7 +196,11 @@ mod tests {
             .collect();
         assert_eq!(
             reasons,
-            [(true, None), (false, Some("cordoned")), (false, Some("notReady"))]
+            [
+                (true, None),
+                (false, Some("cordoned")),
+                (false, Some("notReady"))
+            ]
         );
         let json = serde_json::to_value(&explanation).unwrap();
         assert_eq!(json["now"], "2026-03-01T12:00:00Z");
@@ -237,8 +235,10 @@ mod tests {
             err.to_string(),
             "params.linear.min: invalid negative value for min: -2"
         );
-        let err = explain(&input(json!({"params": {"linear": {"nodesPerReplica": 1}}})))
-            .unwrap_err();
+        let err = explain(&input(
+            json!({"params": {"linear": {"nodesPerReplica": 1}}}),
+        ))
+        .unwrap_err();
         assert_eq!(err.reason(), "invalid_input");
         let err = explain(&input(json!({
             "params": {"linear": {"nodesPerReplica": 1}},
@@ -247,7 +247,8 @@ mod tests {
         })))
         .unwrap_err();
         assert!(err.to_string().contains("not both"));
-        assert!(serde_json::from_value::<CpaExplainInput>(json!({"params": {}, "extra": 1}))
-            .is_err());
+        assert!(
+            serde_json::from_value::<CpaExplainInput>(json!({"params": {}, "extra": 1})).is_err()
+        );
     }
 }

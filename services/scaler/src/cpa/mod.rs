@@ -15,7 +15,7 @@
 //! - [`params`]: the ConfigMap's `linear` / `ladder` document → validated [`CpaParams`];
 //! - [`cluster`]: the node list → [`ClusterStatus`] (total and schedulable nodes and cores);
 //! - [`calc`]: [`replicas`]`(params, status)` → [`CpaDecision`] with every intermediate value;
-//! - [`explain`]: the JSON `explain` command over all three.
+//! - [`mod@explain`]: the JSON `explain` command over all three.
 
 pub mod calc;
 pub mod cluster;
@@ -25,7 +25,9 @@ pub mod params;
 pub use calc::{ladder_term, replicas, ClampBound, CpaDecision, CpaDetail, LadderTerm, LinearTerm};
 pub use cluster::{parse_nodes, ClusterStatus, CpaNode};
 pub use explain::{explain, CpaExplainInput, CpaExplanation, NodeVerdict, ReplicaChange};
-pub use params::{CpaMode, CpaParams, LadderParams, LadderSpec, LadderStep, LinearParams, LinearSpec};
+pub use params::{
+    CpaMode, CpaParams, LadderParams, LadderSpec, LadderStep, LinearParams, LinearSpec,
+};
 
 /// Why CPA parameters or inputs were rejected. Every variant names the offending field with
 /// a JSON path (`linear.min`, `params.ladder.coresToReplicas[2]`, `nodes[1].status`).
@@ -92,7 +94,10 @@ mod tests {
             field: "linear.min".into(),
             message: "invalid negative value for min: -1".into(),
         };
-        assert_eq!(err.to_string(), "linear.min: invalid negative value for min: -1");
+        assert_eq!(
+            err.to_string(),
+            "linear.min: invalid negative value for min: -1"
+        );
         assert_eq!(err.reason(), "invalid_params");
         assert_eq!(err.field(), "linear.min");
         assert_eq!(join_path("", "linear"), "linear");

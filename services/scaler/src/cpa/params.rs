@@ -277,7 +277,10 @@ impl LinearParams {
         };
         let mut min = spec.min;
         if min < 0 {
-            return Err(invalid("min", format!("invalid negative value for min: {min}")));
+            return Err(invalid(
+                "min",
+                format!("invalid negative value for min: {min}"),
+            ));
         }
         if min == 0 {
             min = 1;
@@ -483,9 +486,9 @@ impl<'a> Fields<'a> {
         let Some(value) = self.get(key) else {
             return Ok(Vec::new());
         };
-        let entries = value
-            .as_array()
-            .ok_or_else(|| self.wrong_type(key, "a list of [threshold, replicas] entries", value))?;
+        let entries = value.as_array().ok_or_else(|| {
+            self.wrong_type(key, "a list of [threshold, replicas] entries", value)
+        })?;
         entries
             .iter()
             .enumerate()
@@ -644,8 +647,12 @@ mod tests {
             error(r#"{"linear":{"nodesPerReplica":1,"preventSinglePointFailure":"yes"}}"#),
             r#"linear.preventSinglePointFailure: expected true or false, got "yes""#
         );
-        assert!(error(r#"{"linear":{"nodesPerReplica":1,"inccludeUnschedulableNodes":true}}"#)
-            .starts_with("linear.inccludeUnschedulableNodes: unknown parameter, expected one of"));
+        assert!(
+            error(r#"{"linear":{"nodesPerReplica":1,"inccludeUnschedulableNodes":true}}"#)
+                .starts_with(
+                    "linear.inccludeUnschedulableNodes: unknown parameter, expected one of"
+                )
+        );
         // null is Go's zero value, as upstream reads it.
         assert!(parse(r#"{"linear":{"nodesPerReplica":1,"max":null}}"#).is_ok());
     }
@@ -692,7 +699,9 @@ mod tests {
             ("3", "3"),
         ] {
             assert_eq!(
-                error(&format!(r#"{{"ladder":{{"coresToReplicas":[[1,1],{entry}]}}}}"#)),
+                error(&format!(
+                    r#"{{"ladder":{{"coresToReplicas":[[1,1],{entry}]}}}}"#
+                )),
                 format!(
                     "ladder.coresToReplicas[1]: expected an entry [threshold, replicas] of two \
                      integers, got {shown}"
@@ -711,7 +720,9 @@ mod tests {
             serde_json::from_str(r#"{"linear":{"nodesPerReplica":16}}"#).unwrap();
         assert_eq!(params.mode(), CpaMode::Linear);
         let err = serde_json::from_str::<CpaParams>(r#"{"linear":{"min":-1}}"#).unwrap_err();
-        assert!(err.to_string().contains("linear.min: invalid negative value"));
+        assert!(err
+            .to_string()
+            .contains("linear.min: invalid negative value"));
         let spec: LadderSpec = serde_json::from_str(r#"{"coresToReplicas":[[1,2]]}"#).unwrap();
         assert_eq!(spec.cores_to_replicas, vec![[1, 2]]);
     }

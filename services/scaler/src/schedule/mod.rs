@@ -70,9 +70,11 @@ pub enum ScheduleError {
     NeverFires { field: String, expression: String },
     #[error("{field}: start and end are the same expression {expression:?}, the window would never close")]
     SameStartAndEnd { field: String, expression: String },
-    #[error("{field}: unknown time zone {timezone:?}, expected an IANA name such as \"Europe/Berlin\"")]
+    #[error(
+        "{field}: unknown time zone {timezone:?}, expected an IANA name such as \"Europe/Berlin\""
+    )]
     UnknownTimezone { field: String, timezone: String },
-    #[error("{field}: desiredReplicas must be between 1 and 2147483647, got {value}")]
+    #[error("{field}: must be between 1 and 2147483647, got {value}")]
     InvalidReplicas { field: String, value: i64 },
     #[error("{field}: duplicate window name {name:?}")]
     DuplicateName { field: String, name: String },

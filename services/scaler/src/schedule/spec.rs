@@ -213,7 +213,13 @@ mod tests {
                 .starts_with(r#"schedules[1].start: invalid cron expression "0 9 * * * *": "#),
             "{err}"
         );
-        for bad in ["61 * * * *", "* 24 * * *", "", "every day", "TZ=UTC 0 9 * * *"] {
+        for bad in [
+            "61 * * * *",
+            "* 24 * * *",
+            "",
+            "every day",
+            "TZ=UTC 0 9 * * *",
+        ] {
             let err = error(&[spec("0 9 * * *", bad, 2)]);
             assert_eq!(err.field(), "schedules[0].end", "{bad}");
             assert_eq!(err.reason(), "invalid_cron", "{bad}");
@@ -258,7 +264,10 @@ mod tests {
     fn timezone_defaults_to_utc_and_unknown_zones_are_rejected() {
         let mut window = spec("0 9 * * *", "0 17 * * *", 2);
         window.timezone = Some(String::new());
-        assert_eq!(validate_schedules(&[window.clone()]).unwrap()[0].timezone(), Tz::UTC);
+        assert_eq!(
+            validate_schedules(&[window.clone()]).unwrap()[0].timezone(),
+            Tz::UTC
+        );
         window.timezone = Some("Mars/Olympus_Mons".into());
         let err = error(&[window.clone()]);
         assert_eq!(err.field(), "schedules[0].timezone");
