@@ -6,5 +6,9 @@
 //! - [`fetch`]: the clients the triggers fetch through (AWS SDK clients from the standard
 //!   configuration chain with an overridable endpoint, the Prometheus query API).
 
+pub mod decision_log;
+pub mod explain;
 pub mod fetch;
+pub mod http;
+pub mod metrics;
 pub mod triggers;

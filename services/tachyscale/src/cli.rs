@@ -31,6 +31,23 @@ pub enum Role {
     Store(RoleArgs),
     /// Scraper fleet member: discover, scrape every 1-2 s, relabel, remote-write.
     Scrape(RoleArgs),
+    /// Run one autoscaling engine on a JSON document and print the decision with every
+    /// intermediate value (see the README's "explain" section for the input shapes).
+    Explain(ExplainArgs),
+}
+
+/// `tachyscale explain hpa|vpa|cpa --input FILE`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The engine: `hpa`, `vpa` or `cpa`.
+    #[arg(value_parser = ["hpa", "vpa", "cpa"])]
+    pub engine: String,
+    /// The JSON input document; `-` reads standard input.
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// Print compact JSON instead of indented.
+    #[arg(long)]
+    pub compact: bool,
 }
 
 /// Flags every role takes.

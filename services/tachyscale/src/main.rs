@@ -14,6 +14,9 @@ use cli::{Cli, Role};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Role::Explain(args) = &cli.role {
+        return explain(args);
+    }
     logging::init(cli.log_format, &cli.log_level)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -36,6 +39,7 @@ async fn run(role: Role) -> anyhow::Result<()> {
             let store = tachyscale_store::Store::new(settings, prometheus::Registry::new())?;
             supervise("store", deadline, |shutdown| store.run(shutdown)).await
         }
+        Role::Explain(args) => explain(&args),
         Role::Scrape(args) => {
             let mut settings = match &args.config {
                 Some(path) => tachyscale_scraper::ScraperSettings::load(path)?,
@@ -49,6 +53,38 @@ async fn run(role: Role) -> anyhow::Result<()> {
             supervise("scrape", deadline, |shutdown| scraper.run(shutdown)).await
         }
     }
+}
+
+/// `tachyscale explain`: one engine, one document, JSON on stdout; errors on stderr with a
+/// non-zero exit.
+fn explain(args: &cli::ExplainArgs) -> anyhow::Result<()> {
+    use std::io::Read as _;
+    use tachyscale_scaler_service::explain::{explain, Engine};
+
+    let engine =
+        Engine::parse(&args.engine).with_context(|| format!("unknown engine {:?}", args.engine))?;
+    let mut body = Vec::new();
+    if args.input.as_os_str() == "-" {
+        std::io::stdin()
+            .read_to_end(&mut body)
+            .context("cannot read standard input")?;
+    } else {
+        body = std::fs::read(&args.input)
+            .with_context(|| format!("cannot read {}", args.input.display()))?;
+    }
+    let source = if args.input.as_os_str() == "-" {
+        "standard input".to_owned()
+    } else {
+        args.input.display().to_string()
+    };
+    let explanation = explain(engine, &body).with_context(|| format!("cannot explain {source}"))?;
+    let text = if args.compact {
+        serde_json::to_string(&explanation)?
+    } else {
+        serde_json::to_string_pretty(&explanation)?
+    };
+    println!("{text}");
+    Ok(())
 }
 
 /// Runs a role until it ends or a stop signal arrives; then cancels it and waits at most
