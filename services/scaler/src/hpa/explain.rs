@@ -15,12 +15,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::behavior::HpaState;
-use super::metrics::MetricObservation;
+use super::observations::MetricObservation;
 use super::pods::{ConditionStatus, ContainerRequests, HpaPod, PodPhase, ReadyCondition};
 use super::reconcile::{reconcile, record_rescale, HpaObservation, ScaleDecision, ScaleSnapshot};
 use super::settings::{HpaOptions, HpaSettings};
 use super::spec::HpaSpec;
+use super::state::HpaState;
 use super::validate::FieldError;
 use super::HpaError;
 use crate::time::{option_rfc3339_ms, rfc3339_ms};

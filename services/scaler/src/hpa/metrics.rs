@@ -18,228 +18,14 @@
 //! way, so a broken source can only ever hold replicas where they are or let another metric
 //! scale up.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
+use super::observations::MetricObservation;
 use super::pods::HpaPod;
+use super::reconcile::HpaObservation;
 use super::replicas::{self, Calculation};
-use super::settings::{duration_ms_text, HpaSettings};
+use super::settings::HpaSettings;
 use super::spec::{MetricSourceType, MetricSpec, MetricTargetType};
-use crate::time::{option_rfc3339_ms, rfc3339_ms};
-use crate::units::milli;
-
-/// Default window of a sample without one: the controller's default for custom metrics
-/// (`metricServerDefaultMetricWindow`, one minute).
-pub const DEFAULT_METRIC_WINDOW_MS: i64 = 60_000;
-
-/// What the caller read for one metric of the spec.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub enum MetricObservation {
-    /// One sample per pod (by pod name), for Resource, ContainerResource (the named
-    /// container's usage) and Pods metrics.
-    PerPod(PodMetrics),
-    /// The value of an Object metric.
-    Object(ObjectObservation),
-    /// The values returned for an External metric; the controller uses their sum.
-    External(ExternalObservation),
-    /// The fetch failed, or the caller judged the data stale: the metric is invalid.
-    /// Written `{"error": "…"}`.
-    #[serde(rename = "error")]
-    Failed(String),
-}
-
-/// A pod's sample: usage in milli-units, when it was taken and over which window.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PodMetricSample {
-    #[serde(rename = "value", with = "milli")]
-    pub value_milli: i64,
-    #[serde(rename = "timestamp", with = "rfc3339_ms")]
-    pub timestamp_ms: i64,
-    #[serde(rename = "window", with = "duration_ms_text")]
-    pub window_ms: i64,
-}
-
-/// Samples by pod name. In documents, a shared `timestamp` and `window` may be given once and
-/// each pod's entry may be a bare quantity:
-/// `{"timestamp": "…", "window": "30s", "values": {"web-1": "250m", "web-2": {"value": 1, "timestamp": "…"}}}`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "RawPodMetrics", into = "RawPodMetrics")]
-pub struct PodMetrics {
-    pub samples: BTreeMap<String, PodMetricSample>,
-}
-
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RawPodMetrics {
-    #[serde(
-        default,
-        with = "option_rfc3339_ms",
-        skip_serializing_if = "Option::is_none"
-    )]
-    timestamp: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    window: Option<RawWindow>,
-    values: BTreeMap<String, RawPodSample>,
-}
-
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(transparent)]
-struct RawWindow(#[serde(with = "duration_ms_text")] i64);
-
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(untagged)]
-enum RawPodSample {
-    Full(RawPodSampleFields),
-    Value(#[serde(with = "milli")] i64),
-}
-
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RawPodSampleFields {
-    #[serde(with = "milli")]
-    value: i64,
-    #[serde(
-        default,
-        with = "option_rfc3339_ms",
-        skip_serializing_if = "Option::is_none"
-    )]
-    timestamp: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    window: Option<RawWindow>,
-}
-
-impl TryFrom<RawPodMetrics> for PodMetrics {
-    type Error = String;
-
-    fn try_from(raw: RawPodMetrics) -> Result<PodMetrics, String> {
-        let mut samples = BTreeMap::new();
-        for (pod, entry) in raw.values {
-            let (value_milli, timestamp, window) = match entry {
-                RawPodSample::Value(value) => (value, None, None),
-                RawPodSample::Full(fields) => (fields.value, fields.timestamp, fields.window),
-            };
-            let timestamp_ms = timestamp.or(raw.timestamp).ok_or_else(|| {
-                format!(
-                    "sample of pod {pod:?} has no timestamp (set one on the sample or the metric)"
-                )
-            })?;
-            let window_ms = window
-                .or(raw.window.clone())
-                .map_or(DEFAULT_METRIC_WINDOW_MS, |window| window.0);
-            samples.insert(
-                pod,
-                PodMetricSample {
-                    value_milli,
-                    timestamp_ms,
-                    window_ms,
-                },
-            );
-        }
-        Ok(PodMetrics { samples })
-    }
-}
-
-impl From<PodMetrics> for RawPodMetrics {
-    fn from(metrics: PodMetrics) -> RawPodMetrics {
-        let values = metrics
-            .samples
-            .into_iter()
-            .map(|(pod, sample)| {
-                let fields = RawPodSampleFields {
-                    value: sample.value_milli,
-                    timestamp: Some(sample.timestamp_ms),
-                    window: Some(RawWindow(sample.window_ms)),
-                };
-                (pod, RawPodSample::Full(fields))
-            })
-            .collect();
-        RawPodMetrics {
-            timestamp: None,
-            window: None,
-            values,
-        }
-    }
-}
-
-impl PodMetrics {
-    /// Samples all taken at `timestamp_ms` over `window_ms`, from `(pod, milli-units)` pairs.
-    pub fn uniform<'a>(
-        timestamp_ms: i64,
-        window_ms: i64,
-        values: impl IntoIterator<Item = (&'a str, i64)>,
-    ) -> PodMetrics {
-        let samples = values
-            .into_iter()
-            .map(|(pod, value_milli)| {
-                (
-                    pod.to_string(),
-                    PodMetricSample {
-                        value_milli,
-                        timestamp_ms,
-                        window_ms,
-                    },
-                )
-            })
-            .collect();
-        PodMetrics { samples }
-    }
-}
-
-/// The value of an Object metric, milli-units.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ObjectObservation {
-    #[serde(rename = "value", with = "milli")]
-    pub value_milli: i64,
-    #[serde(
-        default,
-        with = "option_rfc3339_ms",
-        skip_serializing_if = "Option::is_none",
-        rename = "timestamp"
-    )]
-    pub timestamp_ms: Option<i64>,
-}
-
-/// The items of an External metric, milli-units.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ExternalObservation {
-    #[serde(rename = "values", with = "milli_list")]
-    pub values_milli: Vec<i64>,
-    #[serde(
-        default,
-        with = "option_rfc3339_ms",
-        skip_serializing_if = "Option::is_none",
-        rename = "timestamp"
-    )]
-    pub timestamp_ms: Option<i64>,
-}
-
-mod milli_list {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    #[derive(Serialize, Deserialize)]
-    #[serde(transparent)]
-    struct Item(#[serde(with = "crate::units::milli")] i64);
-
-    pub fn serialize<S: Serializer>(values: &[i64], serializer: S) -> Result<S::Ok, S::Error> {
-        values
-            .iter()
-            .map(|v| Item(*v))
-            .collect::<Vec<_>>()
-            .serialize(serializer)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<i64>, D::Error> {
-        Ok(Vec::<Item>::deserialize(deserializer)?
-            .into_iter()
-            .map(|item| item.0)
-            .collect())
-    }
-}
 
 /// Why one metric gave no proposal. Messages follow upstream's where it has one.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -322,7 +108,8 @@ pub struct MetricProposal {
 
 /// The combination of all proposals (`computeReplicasForMetrics`).
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct MetricsOutcome {
+pub struct MetricsOutcome {
+    /// One per metric of the settings, in order.
     pub proposals: Vec<MetricProposal>,
     /// Highest valid proposal (upstream's `replicas`, 0 when none).
     pub replicas: i32,
@@ -330,23 +117,34 @@ pub(crate) struct MetricsOutcome {
     pub metric_name: String,
     pub invalid_count: usize,
     pub first_failure: Option<MetricFailure>,
-    /// All metrics invalid, or some invalid and `replicas` below the spec replicas.
+    /// All metrics invalid, or some invalid and `replicas` below the spec replicas: the sync
+    /// must not scale.
     pub blocked: bool,
 }
 
 /// The inputs every metric calculation shares.
-pub(crate) struct MetricContext<'a> {
-    pub settings: &'a HpaSettings,
-    pub spec_replicas: i32,
-    pub status_replicas: i32,
-    pub pods: &'a [HpaPod],
-    pub now_ms: i64,
+struct MetricContext<'a> {
+    settings: &'a HpaSettings,
+    spec_replicas: i32,
+    status_replicas: i32,
+    pods: &'a [HpaPod],
+    now_ms: i64,
 }
 
-pub(crate) fn compute_replicas_for_metrics(
-    context: &MetricContext<'_>,
-    observations: &[MetricObservation],
+/// Every metric's proposal and their combination, without stabilization or limits (what
+/// [`super::reconcile`] builds on; useful alone to show what each metric asks for).
+pub fn compute_replicas_for_metrics(
+    settings: &HpaSettings,
+    observation: &HpaObservation<'_>,
 ) -> MetricsOutcome {
+    let context = MetricContext {
+        settings,
+        spec_replicas: observation.scale.spec_replicas,
+        status_replicas: observation.scale.status_replicas,
+        pods: observation.pods,
+        now_ms: observation.now_ms,
+    };
+    let observations = observation.metrics;
     let metrics = &context.settings.metrics;
     let mut outcome = MetricsOutcome {
         proposals: Vec::with_capacity(metrics.len()),
@@ -359,7 +157,7 @@ pub(crate) fn compute_replicas_for_metrics(
     for (index, metric) in metrics.iter().enumerate() {
         let name = metric.describe();
         let result = match observations.get(index) {
-            Some(observation) => compute_replicas_for_metric(context, metric, observation),
+            Some(observation) => compute_replicas_for_metric(&context, metric, observation),
             None => Err(MetricError::NoObservation),
         };
         let mut proposal = MetricProposal {
@@ -582,47 +380,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn per_pod_document_form_shares_timestamp_and_window() {
-        let json = r#"{"perPod": {"timestamp": "2026-03-01T12:00:00Z", "window": "30s",
-            "values": {"a": "250m", "b": {"value": 2, "timestamp": "2026-03-01T12:00:05Z"}}}}"#;
-        let MetricObservation::PerPod(metrics) = serde_json::from_str(json).unwrap() else {
-            panic!("not per-pod");
-        };
-        let a = &metrics.samples["a"];
-        let b = &metrics.samples["b"];
-        assert_eq!((a.value_milli, a.window_ms), (250, 30_000));
-        assert_eq!(b.value_milli, 2000);
-        assert_eq!(b.timestamp_ms - a.timestamp_ms, 5_000);
-        let round_trip: MetricObservation = serde_json::from_str(
-            &serde_json::to_string(&MetricObservation::PerPod(metrics.clone())).unwrap(),
-        )
-        .unwrap();
-        assert_eq!(round_trip, MetricObservation::PerPod(metrics));
-    }
-
-    #[test]
-    fn per_pod_sample_without_any_timestamp_is_refused() {
-        let err = serde_json::from_str::<MetricObservation>(r#"{"perPod": {"values": {"a": 1}}}"#)
-            .unwrap_err();
-        assert!(err.to_string().contains("has no timestamp"), "{err}");
-    }
-
-    #[test]
-    fn external_and_failed_observations_read() {
-        let external: MetricObservation =
-            serde_json::from_str(r#"{"external": {"values": ["5", 3, "500m"]}}"#).unwrap();
+    fn failures_carry_the_upstream_condition_reason_and_message() {
+        let metric = MetricSpec::resource("cpu", crate::hpa::spec::MetricTarget::utilization(50));
+        let failure = failure_of(&metric, &MetricError::NoMetricsForTargetedPods);
+        assert_eq!(failure.condition_reason, "FailedGetResourceMetric");
+        assert_eq!(failure.error, "no_metrics_for_targeted_pods");
         assert_eq!(
-            external,
-            MetricObservation::External(ExternalObservation {
-                values_milli: vec![5000, 3000, 500],
-                timestamp_ms: None
-            })
-        );
-        let failed: MetricObservation =
-            serde_json::from_str(r#"{"error": "connection refused"}"#).unwrap();
-        assert_eq!(
-            failed,
-            MetricObservation::Failed("connection refused".into())
+            failure.message,
+            "failed to get cpu resource metric value: did not receive metrics for targeted pods (pods might be unready)"
         );
         assert_eq!(MetricError::NoObservation.reason(), "no_observation");
     }

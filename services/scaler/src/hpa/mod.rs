@@ -30,26 +30,32 @@
 //! [`explain`] wraps these steps for one JSON document (see `README-explain.md`).
 //!
 //! Module map: [`spec`] (API types), [`validate`] (API validation), [`settings`] (defaults
-//! and controller options), [`pods`] (pod grouping and requests), [`replicas`] (the replica
-//! calculator), [`metrics`] (observations, one proposal per metric, several metrics),
-//! [`behavior`] (stabilization, rate limits, scale events), [`reconcile`] (the sync),
+//! and controller options), [`observations`] (what the caller fetched), [`pods`] (pod
+//! grouping and requests), [`replicas`] (the replica calculator), [`metrics`] (one proposal
+//! per metric, several metrics, the fail-safe), [`state`] (the controller's memory),
+//! [`stabilization`] and [`limits`] (from recommendation to scale), [`reconcile`] (the sync),
 //! [`explain`] (the document form).
 
-pub mod behavior;
 pub mod explain;
+pub mod limits;
 pub mod metrics;
+pub mod observations;
 pub mod pods;
 pub mod reconcile;
 pub mod replicas;
 pub mod settings;
 pub mod spec;
+pub mod stabilization;
+pub mod state;
 pub mod validate;
 
-pub use behavior::{HpaState, LimitReason, RateLimits, Recommendation, ScaleEvent, Stabilization};
 pub use explain::{explain, HpaExplainInput, HpaExplanation};
+pub use limits::{LimitReason, PolicyLimit, RateLimits};
 pub use metrics::{
-    MetricError, MetricFailure, MetricObservation, MetricProposal, ObjectObservation,
-    PodMetricSample, PodMetrics,
+    compute_replicas_for_metrics, MetricError, MetricFailure, MetricProposal, MetricsOutcome,
+};
+pub use observations::{
+    ExternalObservation, MetricObservation, ObjectObservation, PodMetricSample, PodMetrics,
 };
 pub use pods::{ConditionStatus, ContainerRequests, HpaPod, PodGroups, PodPhase, ReadyCondition};
 pub use reconcile::{
@@ -63,6 +69,8 @@ pub use spec::{
     LabelSelector, MetricSourceType, MetricSpec, MetricTarget, MetricTargetType, ScalingPolicyType,
     SelectPolicy,
 };
+pub use stabilization::Stabilization;
+pub use state::{HpaState, Recommendation, ScaleEvent};
 pub use validate::FieldError;
 
 /// Why an HPA could not be evaluated at all. Problems with a single metric are not errors:

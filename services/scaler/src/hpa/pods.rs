@@ -15,7 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::metrics::{MetricError, PodMetricSample};
+use super::metrics::MetricError;
+use super::observations::PodMetricSample;
 use super::settings::{duration_ms, HpaOptions};
 use crate::time::option_rfc3339_ms;
 

@@ -16,16 +16,16 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::behavior::{
-    convert_desired_replicas_with_behavior_rate, convert_desired_replicas_with_rules,
-    stabilize_recommendation, stabilize_with_behavior, store_scale_event, HpaState, RateLimits,
-    Stabilization,
+use super::limits::{
+    convert_desired_replicas_with_behavior_rate, convert_desired_replicas_with_rules, LimitReason,
+    RateLimits,
 };
-use super::metrics::{
-    compute_replicas_for_metrics, MetricContext, MetricObservation, MetricProposal,
-};
+use super::metrics::{compute_replicas_for_metrics, MetricProposal};
+use super::observations::MetricObservation;
 use super::pods::{ConditionStatus, HpaPod};
 use super::settings::{duration_ms, HpaSettings};
+use super::stabilization::{stabilize_recommendation, stabilize_with_behavior, Stabilization};
+use super::state::{store_scale_event, HpaState};
 
 /// The scale subresource of the target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -224,14 +224,7 @@ pub fn reconcile(
         return decision;
     }
 
-    let context = MetricContext {
-        settings,
-        spec_replicas: current,
-        status_replicas: observation.scale.status_replicas,
-        pods: observation.pods,
-        now_ms,
-    };
-    let outcome = compute_replicas_for_metrics(&context, observation.metrics);
+    let outcome = compute_replicas_for_metrics(settings, observation);
     decision.metrics = outcome.proposals;
     decision.invalid_metrics = outcome.invalid_count;
     if let Some(failure) = &outcome.first_failure {
@@ -340,8 +333,7 @@ pub fn reconcile(
     decision
 }
 
-fn limit_reason(reason: super::behavior::LimitReason) -> DecisionReason {
-    use super::behavior::LimitReason;
+fn limit_reason(reason: LimitReason) -> DecisionReason {
     match reason {
         LimitReason::DesiredWithinRange => DecisionReason::DesiredWithinRange,
         LimitReason::ScaleUpLimit => DecisionReason::ScaleUpLimit,
@@ -369,7 +361,7 @@ pub fn record_rescale(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hpa::metrics::ExternalObservation;
+    use crate::hpa::observations::ExternalObservation;
     use crate::hpa::settings::HpaOptions;
     use crate::hpa::spec::{HpaSpec, MetricSpec, MetricTarget};
 

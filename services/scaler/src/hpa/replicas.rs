@@ -25,7 +25,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::metrics::{MetricError, PodMetricSample};
+use super::metrics::MetricError;
+use super::observations::PodMetricSample;
 use super::pods::{group_pods, pod_requests, ready_pod_count, HpaPod, PodGroups};
 use super::settings::{HpaOptions, Tolerances};
 use crate::units::{milli, option_milli};
