@@ -6,9 +6,14 @@
 //! - [`fetch`]: the clients the triggers fetch through (AWS SDK clients from the standard
 //!   configuration chain with an overridable endpoint, the Prometheus query API).
 
+pub mod config;
+pub mod context;
+pub mod cpa_runner;
 pub mod decision_log;
 pub mod explain;
 pub mod fetch;
+pub mod hpa_runner;
 pub mod http;
 pub mod metrics;
+pub mod queries;
 pub mod triggers;

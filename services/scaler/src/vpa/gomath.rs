@@ -210,7 +210,8 @@ pub fn pow(x: f64, y: f64) -> f64 {
     if x.is_nan() || y.is_nan() {
         return f64::NAN;
     }
-    let y_is_odd_int = y.fract() == 0.0 && y.abs() < 9.007_199_254_740_992e15 && (y as i64) & 1 == 1;
+    let y_is_odd_int =
+        y.fract() == 0.0 && y.abs() < 9.007_199_254_740_992e15 && (y as i64) & 1 == 1;
     if x == 0.0 {
         return if y < 0.0 {
             if x.is_sign_negative() && y_is_odd_int {
@@ -306,9 +307,15 @@ mod tests {
             let x = f64::from(i) * 0.0137 - 13.0;
             let ours = exp2(x);
             let libm = x.exp2();
-            assert!((ours - libm).abs() <= libm * 2.3e-16, "exp2({x}) {ours} vs {libm}");
+            assert!(
+                (ours - libm).abs() <= libm * 2.3e-16,
+                "exp2({x}) {ours} vs {libm}"
+            );
             let y = f64::from(i) * 0.731;
-            assert!((log(y) - y.ln()).abs() <= 4.5e-16 * y.ln().abs().max(1.0), "log({y})");
+            assert!(
+                (log(y) - y.ln()).abs() <= 4.5e-16 * y.ln().abs().max(1.0),
+                "log({y})"
+            );
         }
     }
 
@@ -327,7 +334,10 @@ mod tests {
         let hour = 3_600_000;
         // Unix 1234567890 = 2009-02-13T23:31:30Z rounds to midnight with a 1 h period.
         assert_eq!(round_time_ms(1_234_567_890_000, hour), 1_234_569_600_000);
-        assert_eq!(round_time_ms(1_234_567_890_000 - 120_000, hour), 1_234_566_000_000);
+        assert_eq!(
+            round_time_ms(1_234_567_890_000 - 120_000, hour),
+            1_234_566_000_000
+        );
         // Exactly half way rounds up.
         assert_eq!(round_time_ms(1_800_000, hour), hour);
         // A 7 h period is not aligned to the Unix epoch.

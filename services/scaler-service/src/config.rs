@@ -1,0 +1,478 @@
+//! The `scale` role's configuration: raw YAML shape with defaults, and the validated
+//! settings built from it once at start. See `config/scaler.yaml` for the documented
+//! example; a test loads it.
+//!
+//! Role-level keys are snake_case like the other roles'. Policies use the upstream objects'
+//! camelCase names so specs can be pasted: `hpa` is a HorizontalPodAutoscaler `spec`,
+//! `vpa` a VerticalPodAutoscaler `spec`, `cpa` the cluster-proportional autoscaler's
+//! target and parameters, `triggers` KEDA triggers and `schedules` KEDA cron windows.
+//! Every validation error names the policy and the field:
+//! `policies[0] (web).hpa.maxReplicas: must be greater than or equal to minReplicas`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tachyscale_cluster::WorkloadRef;
+use tachyscale_config::{at_least, FieldError};
+use tachyscale_scaler::cpa::CpaParams;
+use tachyscale_scaler::hpa::{
+    CrossVersionObjectReference, HpaOptions, HpaSettings, HpaSpec, MetricSpec, MetricTarget,
+};
+use tachyscale_scaler::schedule::{self, ScheduleSpec, ScheduleWindow};
+use tachyscale_scaler::vpa::VpaSpec;
+
+use crate::fetch::AwsSettings;
+use crate::triggers::{MetricTargetType, Trigger, TriggerMetric, TriggerSpec};
+
+/// The whole file as written.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawScalerConfig {
+    /// HTTP address: /metrics, /healthz, /readyz, /v1/explain, /v1/decisions, /v1/recommendations.
+    pub listen: SocketAddr,
+    /// How long a stopping scaler waits for in-flight ticks.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+    pub metrics_source: RawMetricsSource,
+    pub aws: RawAws,
+    pub cluster: RawCluster,
+    pub controller: RawController,
+    pub decision_log: RawDecisionLog,
+    pub policies: Vec<RawPolicy>,
+}
+
+impl Default for RawScalerConfig {
+    fn default() -> Self {
+        RawScalerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9203)),
+            shutdown_timeout: Duration::from_secs(10),
+            metrics_source: RawMetricsSource::default(),
+            aws: RawAws::default(),
+            cluster: RawCluster::default(),
+            controller: RawController::default(),
+            decision_log: RawDecisionLog::default(),
+            policies: Vec::new(),
+        }
+    }
+}
+
+/// Where Resource, Pods, Object and External metrics (and `prometheus` triggers without
+/// `serverAddress`) are read: the store's query API, or any Prometheus-compatible one.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawMetricsSource {
+    /// Base URL of the query API (`/api/v1/query` is appended).
+    pub query_url: String,
+    /// Deadline of one metric read.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Samples older than this are stale: the metric is invalid for that tick, which can
+    /// hold a scale-down but never cause one.
+    #[serde(with = "humantime_serde")]
+    pub max_age: Duration,
+    /// Window of the `rate()` that turns CPU counters into cores (at least two scrapes).
+    #[serde(with = "humantime_serde")]
+    pub rate_window: Duration,
+}
+
+impl Default for RawMetricsSource {
+    fn default() -> Self {
+        RawMetricsSource {
+            query_url: "http://127.0.0.1:9201".into(),
+            timeout: Duration::from_secs(2),
+            max_age: Duration::from_secs(15),
+            rate_window: Duration::from_secs(5),
+        }
+    }
+}
+
+/// AWS access for the SQS and CloudWatch triggers; credentials always come from the
+/// standard chain.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawAws {
+    /// Region for triggers without `awsRegion`; absent = the configuration chain's.
+    pub region: Option<String>,
+    /// Endpoint for triggers without `awsEndpoint` (a VPC endpoint, or moto in tests).
+    pub endpoint_url: Option<String>,
+    /// Deadline of one API call, retries included.
+    #[serde(with = "humantime_serde")]
+    pub operation_timeout: Duration,
+    /// Attempts per call (1 = no retry).
+    pub max_attempts: u32,
+}
+
+impl Default for RawAws {
+    fn default() -> Self {
+        let defaults = AwsSettings::default();
+        RawAws {
+            region: None,
+            endpoint_url: None,
+            operation_timeout: defaults.operation_timeout,
+            max_attempts: defaults.max_attempts,
+        }
+    }
+}
+
+/// How to reach the API server (`kubeconfig_file`, else in-cluster / `$KUBECONFIG`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawCluster {
+    pub kubeconfig_file: Option<PathBuf>,
+}
+
+/// The HPA controller flags (`kube-controller-manager --horizontal-pod-autoscaler-*`).
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawController {
+    /// `--horizontal-pod-autoscaler-tolerance`.
+    pub tolerance: f64,
+    /// `--horizontal-pod-autoscaler-downscale-stabilization`.
+    #[serde(with = "humantime_serde")]
+    pub downscale_stabilization: Duration,
+    /// `--horizontal-pod-autoscaler-cpu-initialization-period`.
+    #[serde(with = "humantime_serde")]
+    pub cpu_initialization_period: Duration,
+    /// `--horizontal-pod-autoscaler-initial-readiness-delay`.
+    #[serde(with = "humantime_serde")]
+    pub initial_readiness_delay: Duration,
+    /// Policy period when a policy sets none (the upstream sync period is 15 s).
+    #[serde(with = "humantime_serde")]
+    pub default_period: Duration,
+}
+
+impl Default for RawController {
+    fn default() -> Self {
+        let options = HpaOptions::default();
+        RawController {
+            tolerance: options.tolerance,
+            downscale_stabilization: options.downscale_stabilization,
+            cpu_initialization_period: options.cpu_initialization_period,
+            initial_readiness_delay: options.initial_readiness_delay,
+            default_period: Duration::from_secs(1),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawDecisionLog {
+    /// Entries kept in memory for `GET /v1/decisions`.
+    pub capacity: usize,
+}
+
+impl Default for RawDecisionLog {
+    fn default() -> Self {
+        RawDecisionLog {
+            capacity: crate::decision_log::DEFAULT_CAPACITY,
+        }
+    }
+}
+
+/// One policy: exactly one of `hpa`, `vpa`, `cpa`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawPolicy {
+    pub name: String,
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// Tick period; default `controller.default_period` (1 s).
+    #[serde(default, with = "humantime_serde")]
+    pub period: Option<Duration>,
+    /// Compute and log, never write.
+    #[serde(default)]
+    pub dry_run: bool,
+    pub hpa: Option<HpaSpec>,
+    /// KEDA triggers; each becomes an External metric `s{index}-…` of the HPA.
+    #[serde(default)]
+    pub triggers: Vec<TriggerSpec>,
+    /// Pre-scaling windows: a replica floor under the HPA while active.
+    #[serde(default)]
+    pub schedules: Vec<ScheduleSpec>,
+    pub vpa: Option<VpaSpec>,
+    pub cpa: Option<RawCpaPolicy>,
+}
+
+fn default_namespace() -> String {
+    "default".into()
+}
+
+/// The cluster-proportional autoscaler's `--target` and its parameter document.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawCpaPolicy {
+    pub scale_target_ref: CrossVersionObjectReference,
+    /// `{"linear": {…}}` or `{"ladder": {…}}`, as in the autoscaler's ConfigMap.
+    pub params: serde_json::Value,
+}
+
+/// Validated settings.
+#[derive(Debug)]
+pub struct ScalerSettings {
+    pub listen: SocketAddr,
+    pub shutdown_timeout: Duration,
+    pub query_url: String,
+    pub metrics_timeout: Duration,
+    pub max_age: Duration,
+    pub rate_window: Duration,
+    pub aws: AwsSettings,
+    pub kubeconfig_file: Option<PathBuf>,
+    pub hpa_options: HpaOptions,
+    pub decision_log_capacity: usize,
+    pub policies: Vec<Policy>,
+}
+
+/// A validated policy.
+#[derive(Debug)]
+pub struct Policy {
+    pub name: String,
+    pub namespace: String,
+    pub period: Duration,
+    pub dry_run: bool,
+    pub kind: PolicyKind,
+}
+
+#[derive(Debug)]
+pub enum PolicyKind {
+    Hpa(Box<HpaPolicy>),
+    Vpa(Box<VpaPolicy>),
+    Cpa(CpaPolicy),
+}
+
+impl PolicyKind {
+    pub fn engine(&self) -> &'static str {
+        match self {
+            PolicyKind::Hpa(_) => "hpa",
+            PolicyKind::Vpa(_) => "vpa",
+            PolicyKind::Cpa(_) => "cpa",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct HpaPolicy {
+    pub target: WorkloadRef,
+    pub settings: HpaSettings,
+    /// The triggers, in order, with the External metric each feeds.
+    pub triggers: Vec<(Trigger, TriggerMetric)>,
+    pub schedules: Vec<ScheduleWindow>,
+}
+
+#[derive(Debug)]
+pub struct VpaPolicy {
+    pub target: WorkloadRef,
+    pub spec: VpaSpec,
+}
+
+#[derive(Debug)]
+pub struct CpaPolicy {
+    pub target: WorkloadRef,
+    pub params: CpaParams,
+}
+
+fn workload(namespace: &str, reference: &CrossVersionObjectReference) -> WorkloadRef {
+    WorkloadRef {
+        namespace: namespace.to_owned(),
+        api_version: reference.api_version.clone(),
+        kind: reference.kind.clone(),
+        name: reference.name.clone(),
+    }
+}
+
+fn hpa_policy(
+    at: &str,
+    namespace: &str,
+    mut spec: HpaSpec,
+    triggers: &[TriggerSpec],
+    schedules: &[ScheduleSpec],
+    options: HpaOptions,
+) -> Result<HpaPolicy, FieldError> {
+    let mut parsed = Vec::with_capacity(triggers.len());
+    for (index, trigger_spec) in triggers.iter().enumerate() {
+        let trigger = Trigger::parse(trigger_spec, index)
+            .map_err(|err| FieldError::new(format!("{at}.triggers[{index}]"), err.to_string()))?;
+        let metric = trigger.metric(trigger_spec.metric_type.unwrap_or_default());
+        let target = match metric.target_type {
+            MetricTargetType::AverageValue => MetricTarget::average_value(metric.target_milli),
+            MetricTargetType::Value => MetricTarget::value(metric.target_milli),
+        };
+        spec.metrics
+            .push(MetricSpec::external(&metric.metric_name, target));
+        parsed.push((trigger, metric));
+    }
+    let settings = HpaSettings::new(&spec, options).map_err(|err| {
+        let detail = err
+            .field_errors()
+            .iter()
+            .map(|field| {
+                let path = field.path.strip_prefix("spec.").unwrap_or(&field.path);
+                format!("{path}: {}", field.message)
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        FieldError::new(format!("{at}.hpa"), detail)
+    })?;
+    let schedules = schedule::validate_schedules(schedules)
+        .map_err(|err| FieldError::new(at, err.to_string()))?;
+    Ok(HpaPolicy {
+        target: workload(namespace, &spec.scale_target_ref),
+        settings,
+        triggers: parsed,
+        schedules,
+    })
+}
+
+fn policy(
+    index: usize,
+    raw: RawPolicy,
+    controller: &RawController,
+    options: &HpaOptions,
+) -> Result<Policy, FieldError> {
+    let at = format!("policies[{index}] ({})", raw.name);
+    if raw.name.is_empty() {
+        return Err(FieldError::new(
+            format!("policies[{index}].name"),
+            "must not be empty",
+        ));
+    }
+    let period = raw.period.unwrap_or(controller.default_period);
+    if period < Duration::from_millis(100) {
+        return Err(FieldError::new(
+            format!("{at}.period"),
+            "must be at least 100ms",
+        ));
+    }
+    let engines = usize::from(raw.hpa.is_some())
+        + usize::from(raw.vpa.is_some())
+        + usize::from(raw.cpa.is_some());
+    if engines != 1 {
+        return Err(FieldError::new(
+            at,
+            "exactly one of hpa, vpa and cpa must be set",
+        ));
+    }
+    if raw.hpa.is_none() && !(raw.triggers.is_empty() && raw.schedules.is_empty()) {
+        return Err(FieldError::new(
+            at,
+            "triggers and schedules belong to an hpa policy",
+        ));
+    }
+    let kind = if let Some(spec) = raw.hpa {
+        PolicyKind::Hpa(Box::new(hpa_policy(
+            &at,
+            &raw.namespace,
+            spec,
+            &raw.triggers,
+            &raw.schedules,
+            options.clone(),
+        )?))
+    } else if let Some(spec) = raw.vpa {
+        spec.validate()
+            .map_err(|err| FieldError::new(format!("{at}.vpa"), err.to_string()))?;
+        let Some(target_ref) = &spec.target_ref else {
+            return Err(FieldError::new(format!("{at}.vpa.targetRef"), "required"));
+        };
+        let target = WorkloadRef {
+            namespace: raw.namespace.clone(),
+            api_version: target_ref.api_version.clone(),
+            kind: target_ref.kind.clone(),
+            name: target_ref.name.clone(),
+        };
+        PolicyKind::Vpa(Box::new(VpaPolicy { target, spec }))
+    } else if let Some(cpa) = raw.cpa {
+        let params = CpaParams::from_document(&cpa.params)
+            .map_err(|err| FieldError::new(format!("{at}.cpa.params"), err.to_string()))?;
+        PolicyKind::Cpa(CpaPolicy {
+            target: workload(&raw.namespace, &cpa.scale_target_ref),
+            params,
+        })
+    } else {
+        return Err(FieldError::new(
+            at,
+            "exactly one of hpa, vpa and cpa must be set",
+        ));
+    };
+    Ok(Policy {
+        name: raw.name,
+        namespace: raw.namespace,
+        period,
+        dry_run: raw.dry_run,
+        kind,
+    })
+}
+
+impl TryFrom<RawScalerConfig> for ScalerSettings {
+    type Error = FieldError;
+
+    fn try_from(raw: RawScalerConfig) -> Result<ScalerSettings, FieldError> {
+        let options = HpaOptions {
+            tolerance: raw.controller.tolerance,
+            downscale_stabilization: raw.controller.downscale_stabilization,
+            cpu_initialization_period: raw.controller.cpu_initialization_period,
+            initial_readiness_delay: raw.controller.initial_readiness_delay,
+        };
+        options
+            .validate()
+            .map_err(|err| FieldError::new("controller", err.to_string()))?;
+        if !(raw.metrics_source.query_url.starts_with("http://")
+            || raw.metrics_source.query_url.starts_with("https://"))
+        {
+            return Err(FieldError::new(
+                "metrics_source.query_url",
+                format!("{:?} is not an http(s) URL", raw.metrics_source.query_url),
+            ));
+        }
+        if raw.metrics_source.rate_window < Duration::from_secs(1) {
+            return Err(FieldError::new(
+                "metrics_source.rate_window",
+                "must be at least 1s (two scrapes at the 1 s interval)",
+            ));
+        }
+        at_least("aws.max_attempts", raw.aws.max_attempts, 1)?;
+        at_least("decision_log.capacity", raw.decision_log.capacity, 1)?;
+        let mut names = std::collections::BTreeSet::new();
+        let mut policies = Vec::with_capacity(raw.policies.len());
+        for (index, raw_policy) in raw.policies.into_iter().enumerate() {
+            if !names.insert((raw_policy.namespace.clone(), raw_policy.name.clone())) {
+                return Err(FieldError::new(
+                    format!("policies[{index}].name"),
+                    format!(
+                        "{:?} is used twice in namespace {:?}",
+                        raw_policy.name, raw_policy.namespace
+                    ),
+                ));
+            }
+            policies.push(policy(index, raw_policy, &raw.controller, &options)?);
+        }
+        Ok(ScalerSettings {
+            listen: raw.listen,
+            shutdown_timeout: raw.shutdown_timeout,
+            query_url: raw.metrics_source.query_url,
+            metrics_timeout: raw.metrics_source.timeout,
+            max_age: raw.metrics_source.max_age,
+            rate_window: raw.metrics_source.rate_window,
+            aws: AwsSettings {
+                region: raw.aws.region,
+                endpoint_url: raw.aws.endpoint_url,
+                operation_timeout: raw.aws.operation_timeout,
+                max_attempts: raw.aws.max_attempts,
+            },
+            kubeconfig_file: raw.cluster.kubeconfig_file,
+            hpa_options: options,
+            decision_log_capacity: raw.decision_log.capacity,
+            policies,
+        })
+    }
+}
+
+impl ScalerSettings {
+    pub fn load(path: &std::path::Path) -> Result<ScalerSettings, tachyscale_config::ConfigError> {
+        tachyscale_config::load::<RawScalerConfig, ScalerSettings>(path)
+    }
+
+    pub fn parse(text: &str) -> Result<ScalerSettings, FieldError> {
+        tachyscale_config::parse::<RawScalerConfig, ScalerSettings>(text)
+    }
+}

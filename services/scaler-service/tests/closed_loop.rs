@@ -1,0 +1,234 @@
+//! The control loop closed over a simulated cluster, a real store as the metric source and
+//! a manual clock stepped one period (1 s) at a time:
+//!
+//! - a load step up is acted on at the first tick after it (rate-limited by the default
+//!   scale-up policies, then reaching the target), a step down only once the scale-down
+//!   stabilization window has passed;
+//! - a source that goes stale or fails never causes a scale-down, and the decision log
+//!   says so;
+//! - the cluster-proportional policy follows the node count;
+//! - `dryRun` computes and logs but never writes.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use tachyscale_cluster::NodeInfo;
+use tachyscale_scaler_service::cpa_runner::CpaRunner;
+use tachyscale_scaler_service::decision_log::DecisionKind;
+use tachyscale_scaler_service::hpa_runner::{HpaRunner, TickOutcome};
+
+use support::*;
+
+const QUEUE_POLICY: &str = r#"
+metrics_source:
+  query_url: STORE_URL
+  max_age: 10s
+policies:
+  - name: web
+    namespace: shop
+    hpa:
+      scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+      minReplicas: 2
+      maxReplicas: 20
+      metrics:
+        - type: External
+          external:
+            metric: {name: jobs_waiting}
+            target: {type: AverageValue, averageValue: "10"}
+      behavior:
+        scaleDown:
+          stabilizationWindowSeconds: 60
+"#;
+
+/// One simulated second: write the load, tick, return the replicas.
+async fn second(rig: &Rig, runner: &mut HpaRunner, load: Option<f64>) -> (i32, TickOutcome) {
+    rig.clock.advance_ms(1_000);
+    if let Some(load) = load {
+        rig.write("jobs_waiting", &[(&[("namespace", "shop")], load)])
+            .await;
+    }
+    let outcome = runner.tick(&rig.ctx).await;
+    (rig.cluster.replicas(&workload("web")).unwrap(), outcome)
+}
+
+#[tokio::test]
+async fn load_steps_scale_up_at_once_and_down_after_the_stabilization_window() {
+    let mut rig = Rig::start(QUEUE_POLICY).await;
+    rig.cluster
+        .add_running_workload(workload("web"), template("web", 500), 2);
+    let mut runner = HpaRunner::new(rig.policy(0));
+
+    for _ in 0..10 {
+        let (replicas, outcome) = second(&rig, &mut runner, Some(20.0)).await;
+        assert_eq!((replicas, outcome), (2, TickOutcome::Ok { changed: false }));
+    }
+    // Load steps to 100 jobs: 10 per replica wanted. The first tick acts, limited by the
+    // default scale-up policies (max of +4 pods and +100 % per 15 s): 2 → 6.
+    let (replicas, _) = second(&rig, &mut runner, Some(100.0)).await;
+    assert_eq!(replicas, 6, "scaled up within one period");
+    let mut seconds_to_target = 1;
+    while rig.cluster.replicas(&workload("web")).unwrap() < 10 {
+        second(&rig, &mut runner, Some(100.0)).await;
+        seconds_to_target += 1;
+        assert!(
+            seconds_to_target <= 16,
+            "the next 15 s period allows the rest"
+        );
+    }
+    assert_eq!(rig.cluster.replicas(&workload("web")), Some(10));
+
+    // Load drops back: nothing happens until the 60 s window of recommendations of 10 has
+    // passed, then the workload goes straight down to 2 (Percent 100 / 15 s allows it).
+    let mut seconds_after_drop = 0;
+    loop {
+        let (replicas, _) = second(&rig, &mut runner, Some(20.0)).await;
+        seconds_after_drop += 1;
+        if replicas < 10 {
+            assert_eq!(replicas, 2);
+            break;
+        }
+        assert!(seconds_after_drop < 70, "never scaled down");
+    }
+    assert!(
+        (60..=62).contains(&seconds_after_drop),
+        "scaled down {seconds_after_drop} s after the drop"
+    );
+    let history = rig.cluster.history(&workload("web"));
+    assert_eq!(
+        history.iter().map(|change| change.to).collect::<Vec<_>>(),
+        [6, 10, 2]
+    );
+    let logged = rig.ctx.decisions.entries(0, 100, Some("web"));
+    assert_eq!(logged.len(), 3);
+    assert!(logged
+        .iter()
+        .all(|entry| entry.kind == DecisionKind::Scale && entry.applied));
+    assert!(
+        logged[0].explanation["decision"]["metrics"].is_array(),
+        "{}",
+        logged[0].explanation
+    );
+}
+
+#[tokio::test]
+async fn a_stale_or_failing_source_never_causes_a_scale_down() {
+    let mut rig = Rig::start(QUEUE_POLICY).await;
+    rig.cluster
+        .add_running_workload(workload("web"), template("web", 500), 10);
+    let mut runner = HpaRunner::new(rig.policy(0));
+    for _ in 0..5 {
+        let (replicas, _) = second(&rig, &mut runner, Some(100.0)).await;
+        assert_eq!(replicas, 10);
+    }
+    // The source stops: after max_age (10 s) the metric is stale. Two minutes pass —
+    // twice the stabilization window — and the replicas hold.
+    let mut held = 0;
+    for _ in 0..120 {
+        let (replicas, outcome) = second(&rig, &mut runner, None).await;
+        assert_eq!(replicas, 10);
+        if outcome == TickOutcome::Held {
+            held += 1;
+        }
+    }
+    assert!(held >= 100, "held on {held} ticks");
+    let logged = rig.ctx.decisions.entries(0, 100, Some("web"));
+    assert_eq!(
+        logged.len(),
+        1,
+        "logged once when the hold starts: {logged:?}"
+    );
+    assert_eq!(logged[0].kind, DecisionKind::HeldBySourceFailure);
+    assert!(
+        logged[0]
+            .reason
+            .contains("held by a failing or stale source"),
+        "{}",
+        logged[0].reason
+    );
+
+    // A source that errors (the query API unreachable) holds the same way.
+    let dead = format!("http://127.0.0.1:{}", tachyscale_testkit::free_port());
+    rig.ctx.sources.query = Some(std::sync::Arc::new(
+        tachyscale_scaler_service::fetch::PrometheusApi::new(&dead, reqwest::Client::new())
+            .unwrap(),
+    ));
+    let (replicas, outcome) = second(&rig, &mut runner, None).await;
+    assert_eq!((replicas, outcome), (10, TickOutcome::Held));
+    let errors = rig.ctx.metrics.render();
+    assert!(
+        errors.contains("tachyscale_scaler_source_errors_total{reason=\"query\",source=\"store\"}"),
+        "{errors}"
+    );
+    assert!(errors.contains("tachyscale_scaler_scale_down_held_total{policy=\"web\"}"));
+}
+
+#[tokio::test]
+async fn dry_run_computes_and_logs_but_never_writes() {
+    let yaml = QUEUE_POLICY.replace(
+        "    namespace: shop\n    hpa:",
+        "    namespace: shop\n    dryRun: true\n    hpa:",
+    );
+    let mut rig = Rig::start(&yaml).await;
+    rig.cluster
+        .add_running_workload(workload("web"), template("web", 500), 2);
+    let mut runner = HpaRunner::new(rig.policy(0));
+    let (replicas, outcome) = second(&rig, &mut runner, Some(100.0)).await;
+    assert_eq!((replicas, outcome), (2, TickOutcome::Ok { changed: true }));
+    let logged = rig.ctx.decisions.entries(0, 10, None);
+    assert_eq!(logged.len(), 1);
+    assert!(logged[0].dry_run && !logged[0].applied);
+    assert_eq!(logged[0].desired_replicas, Some(6));
+    assert!(rig.cluster.history(&workload("web")).is_empty());
+}
+
+fn node(name: &str, cpu_milli: i64) -> NodeInfo {
+    NodeInfo {
+        name: name.into(),
+        labels: Default::default(),
+        allocatable: [("cpu".to_owned(), cpu_milli)].into_iter().collect(),
+        ready: true,
+        unschedulable: false,
+        created_ms: None,
+        provider_id: None,
+    }
+}
+
+#[tokio::test]
+async fn the_proportional_policy_follows_the_node_count() {
+    let yaml = r#"
+metrics_source: {query_url: STORE_URL}
+policies:
+  - name: dns
+    namespace: shop
+    cpa:
+      scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: dns}
+      params: {linear: {coresPerReplica: 256, nodesPerReplica: 2, min: 1, max: 20, preventSinglePointFailure: true}}
+"#;
+    let mut rig = Rig::start(yaml).await;
+    rig.cluster
+        .add_running_workload(workload("dns"), template("dns", 100), 1);
+    let mut runner = CpaRunner::new(rig.policy(0));
+    let replicas = |rig: &Rig| rig.cluster.replicas(&workload("dns")).unwrap();
+
+    rig.cluster.add_node(node("n1", 4_000));
+    runner.tick(&rig.ctx).await;
+    assert_eq!(replicas(&rig), 1, "one node: no single-point-failure floor");
+    for i in 2..=7 {
+        rig.cluster.add_node(node(&format!("n{i}"), 4_000));
+    }
+    runner.tick(&rig.ctx).await;
+    assert_eq!(replicas(&rig), 4, "7 nodes / 2 per replica");
+    rig.cluster.set_node_unschedulable("n7", true);
+    rig.cluster.remove_node("n6");
+    runner.tick(&rig.ctx).await;
+    assert_eq!(replicas(&rig), 3, "5 schedulable nodes");
+    assert_eq!(
+        rig.cluster
+            .history(&workload("dns"))
+            .iter()
+            .map(|change| change.to)
+            .collect::<Vec<_>>(),
+        [4, 3]
+    );
+}
