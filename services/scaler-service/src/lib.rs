@@ -17,3 +17,4 @@ pub mod http;
 pub mod metrics;
 pub mod queries;
 pub mod triggers;
+pub mod vpa_runner;
