@@ -288,8 +288,10 @@ mod tests {
 
     #[test]
     fn event_exactly_one_period_old_does_not_count() {
-        let mut state = HpaState::default();
-        state.scale_up_events = vec![event(5, 60), event(2, 59)];
+        let state = HpaState {
+            scale_up_events: vec![event(5, 60), event(2, 59)],
+            ..HpaState::default()
+        };
         let up = rules(vec![HpaScalingPolicy::pods(4, 60)], SelectPolicy::Max);
         let mut report = Vec::new();
         assert_eq!(scale_up_limit(&state, &up, 10, NOW_MS, &mut report), 12);

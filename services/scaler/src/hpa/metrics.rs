@@ -132,7 +132,7 @@ struct MetricContext<'a> {
 }
 
 /// Every metric's proposal and their combination, without stabilization or limits (what
-/// [`super::reconcile`] builds on; useful alone to show what each metric asks for).
+/// [`super::reconcile()`] builds on; useful alone to show what each metric asks for).
 pub fn compute_replicas_for_metrics(
     settings: &HpaSettings,
     observation: &HpaObservation<'_>,

@@ -22,19 +22,19 @@
 //!    [`HpaSettings::metrics`] (a fetch that failed or is stale is
 //!    [`MetricObservation::Failed`] — that is the fail-safe: it can block a scale-down, never
 //!    cause one), and `now_ms`.
-//! 3. [`reconcile`] → [`ScaleDecision`] (whether to rescale, to what, why, with every
+//! 3. [`reconcile()`] → [`ScaleDecision`] (whether to rescale, to what, why, with every
 //!    intermediate value).
 //! 4. After the scale update succeeded: [`record_rescale`], which feeds the behavior rate
 //!    limits of later syncs.
 //!
-//! [`explain`] wraps these steps for one JSON document (see `README-explain.md`).
+//! [`explain()`] wraps these steps for one JSON document (see `README-explain.md`).
 //!
 //! Module map: [`spec`] (API types), [`validate`] (API validation), [`settings`] (defaults
 //! and controller options), [`observations`] (what the caller fetched), [`pods`] (pod
 //! grouping and requests), [`replicas`] (the replica calculator), [`metrics`] (one proposal
 //! per metric, several metrics, the fail-safe), [`state`] (the controller's memory),
-//! [`stabilization`] and [`limits`] (from recommendation to scale), [`reconcile`] (the sync),
-//! [`explain`] (the document form).
+//! [`stabilization`] and [`limits`] (from recommendation to scale), [`mod@reconcile`] (the sync),
+//! [`mod@explain`] (the document form).
 
 pub mod explain;
 pub mod limits;
@@ -43,6 +43,7 @@ pub mod observations;
 pub mod pods;
 pub mod reconcile;
 pub mod replicas;
+pub mod selector;
 pub mod settings;
 pub mod spec;
 pub mod stabilization;

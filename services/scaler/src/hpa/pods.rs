@@ -466,13 +466,16 @@ mod tests {
                 container("log-shipper", Some(50), true),
             ],
         );
-        assert_eq!(pod_requests(&[pod.clone()], None, "cpu").unwrap()["p"], 650);
         assert_eq!(
-            pod_requests(&[pod.clone()], Some("proxy"), "cpu").unwrap()["p"],
+            pod_requests(std::slice::from_ref(&pod), None, "cpu").unwrap()["p"],
+            650
+        );
+        assert_eq!(
+            pod_requests(std::slice::from_ref(&pod), Some("proxy"), "cpu").unwrap()["p"],
             100
         );
         assert_eq!(
-            pod_requests(&[pod.clone()], Some("log-shipper"), "cpu").unwrap()["p"],
+            pod_requests(std::slice::from_ref(&pod), Some("log-shipper"), "cpu").unwrap()["p"],
             50
         );
         let err = pod_requests(&[pod], Some("nope"), "cpu").unwrap_err();
@@ -488,7 +491,7 @@ mod tests {
             ],
             vec![],
         );
-        let err = pod_requests(&[pod.clone()], None, "cpu").unwrap_err();
+        let err = pod_requests(std::slice::from_ref(&pod), None, "cpu").unwrap_err();
         assert_eq!(
             err.to_string(),
             "missing request for cpu in container proxy of Pod p"

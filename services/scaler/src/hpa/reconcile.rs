@@ -7,7 +7,7 @@
 //!    go to the maximum; below `minReplicas`: go to the minimum (no metrics are computed);
 //! 3. otherwise compute every metric ([`super::metrics`]); if that is blocked by invalid
 //!    metrics, change nothing;
-//! 4. stabilize and limit ([`super::behavior`]): the classic path without `behavior`, the
+//! 4. stabilize ([`super::stabilization`]) and limit ([`super::limits`]): the classic path without `behavior`, the
 //!    policy path with it.
 //!
 //! What upstream does with I/O stays with the caller: fetching metrics and pods, updating the

@@ -176,8 +176,10 @@ mod tests {
             ),
             scale_down: rules(vec![HpaScalingPolicy::pods(1, 30)], SelectPolicy::Max),
         };
-        let mut state = HpaState::default();
-        state.scale_up_events = vec![event(1, 300), event(2, 200), event(3, 100)];
+        let mut state = HpaState {
+            scale_up_events: vec![event(1, 300), event(2, 200), event(3, 100)],
+            ..HpaState::default()
+        };
         store_scale_event(&mut state, &behavior, 5, 9, NOW_MS);
         assert_eq!(
             state.scale_up_events[0],
