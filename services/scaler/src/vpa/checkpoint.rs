@@ -139,7 +139,10 @@ impl HistogramCheckpoint {
 impl VpaCheckpoint {
     /// Reads a checkpoint object from JSON.
     pub fn from_json(text: &str) -> Result<Self, VpaError> {
-        serde_json::from_str(text).map_err(|source| VpaError::Decode { what: "VerticalPodAutoscalerCheckpoint", source })
+        serde_json::from_str(text).map_err(|source| VpaError::Decode {
+            what: "VerticalPodAutoscalerCheckpoint",
+            source,
+        })
     }
 
     /// The checkpoint of an aggregate, named `<vpa>-<container>` like upstream's writer.
@@ -166,7 +169,11 @@ impl VpaCheckpoint {
     }
 
     /// The aggregate this checkpoint describes, created at `now_ms`.
-    pub fn load(&self, config: &AggregationConfig, now_ms: i64) -> Result<AggregateContainerState, VpaError> {
+    pub fn load(
+        &self,
+        config: &AggregationConfig,
+        now_ms: i64,
+    ) -> Result<AggregateContainerState, VpaError> {
         load_status(&self.status, config, now_ms)
     }
 }
@@ -191,10 +198,16 @@ pub fn load_status(
     now_ms: i64,
 ) -> Result<AggregateContainerState, VpaError> {
     if status.version != CHECKPOINT_VERSION {
-        return Err(VpaError::UnsupportedCheckpointVersion { version: status.version.clone() });
+        return Err(VpaError::UnsupportedCheckpointVersion {
+            version: status.version.clone(),
+        });
     }
     let mut state = AggregateContainerState::new(config, now_ms);
-    state.set_sample_span(status.first_sample_start, status.last_sample_start, status.total_samples_count);
+    state.set_sample_span(
+        status.first_sample_start,
+        status.last_sample_start,
+        status.total_samples_count,
+    );
     let (cpu, memory) = state.histograms_mut();
     memory.load_checkpoint(&status.memory_histogram.to_decaying(), "memory")?;
     cpu.load_checkpoint(&status.cpu_histogram.to_decaying(), "cpu")?;
@@ -213,7 +226,10 @@ mod tests {
         for i in 0..600 {
             state.add_cpu_sample(T_MS + i * 60_000, 200 + (i % 7) * 30, 0);
         }
-        state.apply_peak_change(super::super::PeakChange::Add { bytes: 300 << 20, window_end_ms: T_MS + 86_400_000 });
+        state.apply_peak_change(super::super::PeakChange::Add {
+            bytes: 300 << 20,
+            window_end_ms: T_MS + 86_400_000,
+        });
         state
     }
 
@@ -226,7 +242,9 @@ mod tests {
         assert_eq!(json["spec"]["vpaObjectName"], "web");
         assert_eq!(json["status"]["version"], "v3");
         assert_eq!(json["status"]["totalSamplesCount"], 600);
-        let weights = json["status"]["cpuHistogram"]["bucketWeights"].as_object().unwrap();
+        let weights = json["status"]["cpuHistogram"]["bucketWeights"]
+            .as_object()
+            .unwrap();
         assert!(weights.values().any(|w| w == 10_000));
         assert!(json["status"]["memoryHistogram"]["referenceTimestamp"].is_string());
     }
@@ -235,30 +253,57 @@ mod tests {
     fn loading_requires_version_v3() {
         let mut checkpoint = VpaCheckpoint::save(&aggregate(), "shop", "web", "app", T_MS);
         checkpoint.status.version = "v2".into();
-        let err = checkpoint.load(&AggregationConfig::default(), T_MS).unwrap_err();
+        let err = checkpoint
+            .load(&AggregationConfig::default(), T_MS)
+            .unwrap_err();
         assert_eq!(err.reason(), "unsupported_checkpoint_version");
     }
 
     #[test]
     fn loading_rejects_bad_histograms_with_precise_errors() {
         let mut checkpoint = VpaCheckpoint::save(&aggregate(), "shop", "web", "app", T_MS);
-        checkpoint.status.cpu_histogram.bucket_weights.insert(176, 5);
-        let err = checkpoint.load(&AggregationConfig::default(), T_MS).unwrap_err();
-        assert_eq!(err.to_string(), "cpu histogram checkpoint has bucket 176, outside 0..176");
+        checkpoint
+            .status
+            .cpu_histogram
+            .bucket_weights
+            .insert(176, 5);
+        let err = checkpoint
+            .load(&AggregationConfig::default(), T_MS)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cpu histogram checkpoint has bucket 176, outside 0..176"
+        );
         let mut checkpoint = VpaCheckpoint::save(&aggregate(), "shop", "web", "app", T_MS);
-        checkpoint.status.memory_histogram.bucket_weights.insert(-1, 5);
-        let err = checkpoint.load(&AggregationConfig::default(), T_MS).unwrap_err();
-        assert_eq!(err.to_string(), "memory histogram checkpoint has bucket -1, outside 0..176");
+        checkpoint
+            .status
+            .memory_histogram
+            .bucket_weights
+            .insert(-1, 5);
+        let err = checkpoint
+            .load(&AggregationConfig::default(), T_MS)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "memory histogram checkpoint has bucket -1, outside 0..176"
+        );
         checkpoint.status.memory_histogram.total_weight = -1.0;
-        let err = checkpoint.load(&AggregationConfig::default(), T_MS).unwrap_err();
-        assert_eq!(err.to_string(), "memory histogram checkpoint has negative total weight -1");
+        let err = checkpoint
+            .load(&AggregationConfig::default(), T_MS)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "memory histogram checkpoint has negative total weight -1"
+        );
     }
 
     #[test]
     fn null_timestamps_and_missing_fields_read_as_empty() {
         let json = r#"{"status":{"version":"v3","firstSampleStart":null,"cpuHistogram":{}}}"#;
         let checkpoint = VpaCheckpoint::from_json(json).unwrap();
-        let state = checkpoint.load(&AggregationConfig::default(), T_MS).unwrap();
+        let state = checkpoint
+            .load(&AggregationConfig::default(), T_MS)
+            .unwrap();
         assert!(state.cpu().is_empty());
         assert_eq!(state.first_sample_ms(), None);
         assert!(VpaCheckpoint::from_json("{\"status\": 3}").is_err());

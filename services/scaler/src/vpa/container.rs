@@ -116,7 +116,11 @@ pub enum PeakChange {
     /// A new window started with this peak.
     Add { bytes: i64, window_end_ms: i64 },
     /// The window's peak grew from `old_bytes` to `new_bytes`.
-    Replace { old_bytes: i64, new_bytes: i64, window_end_ms: i64 },
+    Replace {
+        old_bytes: i64,
+        new_bytes: i64,
+        window_end_ms: i64,
+    },
 }
 
 /// One running container instance (a pod's container): its memory window and the last
@@ -148,7 +152,11 @@ impl ContainerInstance {
     }
 
     /// Accepts a CPU sample if it is newer than the last one (`addCPUSample`).
-    pub fn accept_cpu_sample(&mut self, ts_ms: i64, usage_millicores: i64) -> Result<(), DiscardReason> {
+    pub fn accept_cpu_sample(
+        &mut self,
+        ts_ms: i64,
+        usage_millicores: i64,
+    ) -> Result<(), DiscardReason> {
         if usage_millicores < 0 {
             return Err(DiscardReason::NegativeUsage);
         }
@@ -182,7 +190,11 @@ impl ContainerInstance {
                 return Ok(PeakChange::None);
             }
             self.set_peak(usage_bytes, is_oom);
-            return Ok(PeakChange::Replace { old_bytes: old_peak, new_bytes: usage_bytes, window_end_ms });
+            return Ok(PeakChange::Replace {
+                old_bytes: old_peak,
+                new_bytes: usage_bytes,
+                window_end_ms,
+            });
         }
         let interval_ms = interval_ms.max(1);
         let elapsed_ms = ts_ms - window_end_ms;
@@ -191,7 +203,10 @@ impl ContainerInstance {
         self.memory_peak_bytes = 0;
         self.oom_peak_bytes = 0;
         self.set_peak(usage_bytes, is_oom);
-        Ok(PeakChange::Add { bytes: usage_bytes, window_end_ms })
+        Ok(PeakChange::Add {
+            bytes: usage_bytes,
+            window_end_ms,
+        })
     }
 
     /// The memory an OOM shows was needed (`RecordOOM` before the sample is added), or
@@ -251,7 +266,8 @@ impl AggregateContainerState {
     pub fn add_cpu_sample(&mut self, ts_ms: i64, usage_millicores: i64, request_millicores: i64) {
         let usage_cores = usage_millicores as f64 / 1000.0;
         let request_cores = request_millicores as f64 / 1000.0;
-        self.cpu.add_sample(usage_cores, request_cores.max(MIN_SAMPLE_WEIGHT), ts_ms);
+        self.cpu
+            .add_sample(usage_cores, request_cores.max(MIN_SAMPLE_WEIGHT), ts_ms);
         if self.last_sample_ms.is_none_or(|last| ts_ms > last) {
             self.last_sample_ms = Some(ts_ms);
         }
@@ -265,11 +281,19 @@ impl AggregateContainerState {
     pub fn apply_peak_change(&mut self, change: PeakChange) {
         match change {
             PeakChange::None => {}
-            PeakChange::Add { bytes, window_end_ms } => {
+            PeakChange::Add {
+                bytes,
+                window_end_ms,
+            } => {
                 self.memory.add_sample(bytes as f64, 1.0, window_end_ms);
             }
-            PeakChange::Replace { old_bytes, new_bytes, window_end_ms } => {
-                self.memory.subtract_sample(old_bytes as f64, 1.0, window_end_ms);
+            PeakChange::Replace {
+                old_bytes,
+                new_bytes,
+                window_end_ms,
+            } => {
+                self.memory
+                    .subtract_sample(old_bytes as f64, 1.0, window_end_ms);
                 self.memory.add_sample(new_bytes as f64, 1.0, window_end_ms);
             }
         }
@@ -278,7 +302,8 @@ impl AggregateContainerState {
     /// Removes an instance's current, unfinished peak (the checkpoint writer does this
     /// so a restart does not count the interval twice).
     pub fn subtract_peak(&mut self, bytes: i64, window_end_ms: i64) {
-        self.memory.subtract_sample(bytes as f64, 1.0, window_end_ms);
+        self.memory
+            .subtract_sample(bytes as f64, 1.0, window_end_ms);
     }
 
     /// Merges another aggregate (`MergeContainerState`).
@@ -326,7 +351,12 @@ impl AggregateContainerState {
         self.total_samples_count
     }
 
-    pub(crate) fn set_sample_span(&mut self, first_ms: Option<i64>, last_ms: Option<i64>, count: u64) {
+    pub(crate) fn set_sample_span(
+        &mut self,
+        first_ms: Option<i64>,
+        last_ms: Option<i64>,
+        count: u64,
+    ) {
         self.first_sample_ms = first_ms;
         self.last_sample_ms = last_ms;
         self.total_samples_count = count;
@@ -340,8 +370,8 @@ impl AggregateContainerState {
         let interval_ns = gomath::ms_to_ns(interval_ms);
         let lifespan = gomath::sub_ns(last, first) as f64 / interval_ns as f64;
         // time.Duration.Minutes(): whole minutes plus the fraction.
-        let minutes = (interval_ns / 60_000_000_000) as f64
-            + (interval_ns % 60_000_000_000) as f64 / 60e9;
+        let minutes =
+            (interval_ns / 60_000_000_000) as f64 + (interval_ns % 60_000_000_000) as f64 / 60e9;
         let samples = self.total_samples_count as f64 / minutes;
         lifespan.min(samples)
     }
@@ -373,32 +403,55 @@ mod tests {
     const I_MS: i64 = MEMORY_AGGREGATION_INTERVAL_MS;
 
     fn memory(instance: &mut ContainerInstance, ts_ms: i64, mib: i64) -> PeakChange {
-        instance.memory_sample(ts_ms, mib * MIB, false, I_MS).unwrap()
+        instance
+            .memory_sample(ts_ms, mib * MIB, false, I_MS)
+            .unwrap()
     }
 
     #[test]
     fn cpu_samples_must_be_strictly_newer() {
         let mut instance = ContainerInstance::default();
         assert_eq!(instance.accept_cpu_sample(T_MS, 100), Ok(()));
-        assert_eq!(instance.accept_cpu_sample(T_MS, 100), Err(DiscardReason::NotNewerThanLastCpuSample));
-        assert_eq!(instance.accept_cpu_sample(T_MS - 1, 100), Err(DiscardReason::NotNewerThanLastCpuSample));
-        assert_eq!(instance.accept_cpu_sample(T_MS + 1, -1), Err(DiscardReason::NegativeUsage));
+        assert_eq!(
+            instance.accept_cpu_sample(T_MS, 100),
+            Err(DiscardReason::NotNewerThanLastCpuSample)
+        );
+        assert_eq!(
+            instance.accept_cpu_sample(T_MS - 1, 100),
+            Err(DiscardReason::NotNewerThanLastCpuSample)
+        );
+        assert_eq!(
+            instance.accept_cpu_sample(T_MS + 1, -1),
+            Err(DiscardReason::NegativeUsage)
+        );
         assert_eq!(instance.accept_cpu_sample(T_MS + 1, 0), Ok(()));
     }
 
     #[test]
     fn window_advances_by_whole_intervals_over_several_days() {
         let mut instance = ContainerInstance::default();
-        assert_eq!(memory(&mut instance, T_MS, 5), PeakChange::Add { bytes: 5 * MIB, window_end_ms: T_MS + I_MS });
+        assert_eq!(
+            memory(&mut instance, T_MS, 5),
+            PeakChange::Add {
+                bytes: 5 * MIB,
+                window_end_ms: T_MS + I_MS
+            }
+        );
         // 3.5 intervals later: the window end moves to T + 4 I.
         assert_eq!(
             memory(&mut instance, T_MS + 3 * I_MS + 12 * HOUR_MS, 7),
-            PeakChange::Add { bytes: 7 * MIB, window_end_ms: T_MS + 4 * I_MS }
+            PeakChange::Add {
+                bytes: 7 * MIB,
+                window_end_ms: T_MS + 4 * I_MS
+            }
         );
         // Exactly at the window end a new window starts.
         assert_eq!(
             memory(&mut instance, T_MS + 4 * I_MS, 1),
-            PeakChange::Add { bytes: MIB, window_end_ms: T_MS + 5 * I_MS }
+            PeakChange::Add {
+                bytes: MIB,
+                window_end_ms: T_MS + 5 * I_MS
+            }
         );
     }
 
@@ -412,7 +465,10 @@ mod tests {
             Err(DiscardReason::OlderThanLastMemorySample)
         );
         // Equal timestamps are accepted.
-        assert!(matches!(memory(&mut instance, T_MS + HOUR_MS, 11), PeakChange::Replace { .. }));
+        assert!(matches!(
+            memory(&mut instance, T_MS + HOUR_MS, 11),
+            PeakChange::Replace { .. }
+        ));
     }
 
     #[test]
@@ -428,19 +484,29 @@ mod tests {
         let mut instance = ContainerInstance::default();
         memory(&mut instance, T_MS + 2 * I_MS, 10);
         // Window is [T + 2I, T + 3I); OOMs from T + 2I on are accepted.
-        assert!(instance.oom_needed_bytes(T_MS + 2 * I_MS, MIB, &config).is_ok());
-        assert_eq!(instance.oom_needed_bytes(T_MS + 2 * I_MS - 1, MIB, &config), Err(DiscardReason::OomTooOld));
+        assert!(instance
+            .oom_needed_bytes(T_MS + 2 * I_MS, MIB, &config)
+            .is_ok());
+        assert_eq!(
+            instance.oom_needed_bytes(T_MS + 2 * I_MS - 1, MIB, &config),
+            Err(DiscardReason::OomTooOld)
+        );
     }
 
     #[test]
     fn oom_bump_ignores_the_previous_oom_peak() {
         let config = AggregationConfig::default();
         let mut instance = ContainerInstance::default();
-        let needed = instance.oom_needed_bytes(T_MS, 1000 * MIB, &config).unwrap();
+        let needed = instance
+            .oom_needed_bytes(T_MS, 1000 * MIB, &config)
+            .unwrap();
         assert_eq!(needed, 1200 * MIB);
         instance.memory_sample(T_MS, needed, true, I_MS).unwrap();
         // A second OOM with the same request needs the same, not 1.2 × 1200 MiB.
-        assert_eq!(instance.oom_needed_bytes(T_MS + HOUR_MS, 1000 * MIB, &config), Ok(1200 * MIB));
+        assert_eq!(
+            instance.oom_needed_bytes(T_MS + HOUR_MS, 1000 * MIB, &config),
+            Ok(1200 * MIB)
+        );
     }
 
     #[test]
@@ -455,8 +521,18 @@ mod tests {
         // Same time, same decay factor: only the weights differ.
         let ratio = b.cpu().histogram().total_weight() / a.cpu().histogram().total_weight();
         assert!((ratio - 20.0).abs() < 1e-12);
-        assert_eq!(c.cpu().histogram().total_weight(), a.cpu().histogram().total_weight());
-        assert_eq!((b.first_sample_ms(), b.last_sample_ms(), b.total_samples_count()), (Some(T_MS), Some(T_MS), 1));
+        assert_eq!(
+            c.cpu().histogram().total_weight(),
+            a.cpu().histogram().total_weight()
+        );
+        assert_eq!(
+            (
+                b.first_sample_ms(),
+                b.last_sample_ms(),
+                b.total_samples_count()
+            ),
+            (Some(T_MS), Some(T_MS), 1)
+        );
     }
 
     #[test]

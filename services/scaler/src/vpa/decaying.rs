@@ -119,7 +119,8 @@ impl DecayingHistogram {
         checkpoint: &DecayingCheckpoint,
         histogram: &'static str,
     ) -> Result<(), VpaError> {
-        self.histogram.load_checkpoint(&checkpoint.buckets, histogram)?;
+        self.histogram
+            .load_checkpoint(&checkpoint.buckets, histogram)?;
         self.reference_ms = checkpoint.reference_ms.unwrap_or(gomath::GO_ZERO_TIME_MS);
         Ok(())
     }
@@ -158,7 +159,10 @@ mod tests {
         let mut h = DecayingHistogram::new(&CPU_HISTOGRAM_OPTIONS, HOUR_MS);
         assert_eq!(h.reference_ms(), None);
         h.add_sample(0.5, 0.1, T0_MS);
-        assert_eq!(h.reference_ms(), Some(gomath::round_time_ms(T0_MS, HOUR_MS)));
+        assert_eq!(
+            h.reference_ms(),
+            Some(gomath::round_time_ms(T0_MS, HOUR_MS))
+        );
         assert!(!h.is_empty());
     }
 

@@ -236,7 +236,15 @@ fn estimate_resource(
 ) -> ResourceEstimate {
     let step = |bound: Bound, percentile: f64| {
         let value = histogram.percentile(percentile);
-        estimate_from_value(resource, bound, percentile, value, confidence, config.safety_margin_fraction, minimum)
+        estimate_from_value(
+            resource,
+            bound,
+            percentile,
+            value,
+            confidence,
+            config.safety_margin_fraction,
+            minimum,
+        )
     };
     ResourceEstimate {
         target: step(Bound::Target, percentiles[0]),
@@ -255,7 +263,11 @@ pub fn estimate_container(
     let cpu = estimate_resource(
         state.cpu(),
         ResourceName::Cpu,
-        [config.target_cpu_percentile, config.lower_bound_cpu_percentile, config.upper_bound_cpu_percentile],
+        [
+            config.target_cpu_percentile,
+            config.lower_bound_cpu_percentile,
+            config.upper_bound_cpu_percentile,
+        ],
         confidence,
         config,
         minimum.cpu_millicores.unwrap_or(0),
@@ -272,7 +284,11 @@ pub fn estimate_container(
         config,
         minimum.memory_bytes.unwrap_or(0),
     );
-    ContainerEstimate { confidence, cpu, memory }
+    ContainerEstimate {
+        confidence,
+        cpu,
+        memory,
+    }
 }
 
 #[cfg(test)]
@@ -289,12 +305,36 @@ mod tests {
 
     #[test]
     fn no_history_gives_zero_lower_and_capped_upper_multiplier() {
-        let lower = estimate_from_value(ResourceName::Cpu, Bound::LowerBound, 0.5, 0.5, 0.0, 0.15, 12);
+        let lower = estimate_from_value(
+            ResourceName::Cpu,
+            Bound::LowerBound,
+            0.5,
+            0.5,
+            0.0,
+            0.15,
+            12,
+        );
         assert_eq!((lower.after_confidence, lower.after_pod_minimum), (0, 12));
-        let upper = estimate_from_value(ResourceName::Cpu, Bound::UpperBound, 0.95, 0.5, 0.0, 0.15, 12);
+        let upper = estimate_from_value(
+            ResourceName::Cpu,
+            Bound::UpperBound,
+            0.95,
+            0.5,
+            0.0,
+            0.15,
+            12,
+        );
         assert_eq!(upper.after_confidence, 100_000_000_000_000);
         assert_eq!(upper.confidence_multiplier, Some(f64::INFINITY));
-        let empty = estimate_from_value(ResourceName::Memory, Bound::UpperBound, 0.95, 0.0, 0.0, 0.15, 7);
+        let empty = estimate_from_value(
+            ResourceName::Memory,
+            Bound::UpperBound,
+            0.95,
+            0.0,
+            0.0,
+            0.15,
+            7,
+        );
         assert_eq!((empty.after_confidence, empty.after_pod_minimum), (0, 7));
     }
 
@@ -311,11 +351,17 @@ mod tests {
         let config = EstimatorConfig::default();
         assert_eq!(
             pod_minimum(&config, 1),
-            ResourceList { cpu_millicores: Some(25), memory_bytes: Some(262_144_000) }
+            ResourceList {
+                cpu_millicores: Some(25),
+                memory_bytes: Some(262_144_000)
+            }
         );
         assert_eq!(
             pod_minimum(&config, 2),
-            ResourceList { cpu_millicores: Some(12), memory_bytes: Some(131_072_000) }
+            ResourceList {
+                cpu_millicores: Some(12),
+                memory_bytes: Some(131_072_000)
+            }
         );
         assert_eq!(pod_minimum(&config, 3).cpu_millicores, Some(8));
     }

@@ -16,12 +16,16 @@ use serde::{Deserialize, Serialize};
 
 use super::checkpoint::VpaCheckpoint;
 use super::estimator::{Bound, EstimateSteps, ResourceEstimate};
-use super::policy::{CappingReason, ContainerPolicy, ContainerScalingMode, ControlledValues, UpdateMode, VpaSpec};
+use super::policy::{
+    CappingReason, ContainerPolicy, ContainerScalingMode, ControlledValues, UpdateMode, VpaSpec,
+};
 use super::recommender::{
-    CpuSample, EvaluationOutcome, MemorySample, OomEvent, Recommender, RecommenderConfig, SampleTarget,
+    CpuSample, EvaluationOutcome, MemorySample, OomEvent, Recommender, RecommenderConfig,
+    SampleTarget,
 };
 use super::resources::{
-    milli_to_units_rounding_up, RecommendedContainerResources, RecommendedPodResources, ResourceList, ResourceName,
+    milli_to_units_rounding_up, RecommendedContainerResources, RecommendedPodResources,
+    ResourceList, ResourceName,
 };
 use super::VpaError;
 use crate::time::{option_rfc3339_ms, rfc3339_ms};
@@ -76,7 +80,11 @@ pub struct CpuSeries {
     #[serde(with = "units::milli")]
     pub usage: i64,
     /// CPU request at the time (sample weight); absent means weight 0.1.
-    #[serde(default, with = "units::option_milli", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "units::option_milli",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub request: Option<i64>,
     /// Number of samples (default 1).
     #[serde(default = "one")]
@@ -296,14 +304,23 @@ pub fn explain(input: &VpaExplainInput) -> Result<VpaExplanation, VpaError> {
     for (i, checkpoint) in input.checkpoints.iter().enumerate() {
         let container = &checkpoint.spec.container_name;
         if container.is_empty() {
-            return Err(invalid(format!("checkpoints[{i}].spec.containerName"), "required"));
+            return Err(invalid(
+                format!("checkpoints[{i}].spec.containerName"),
+                "required",
+            ));
         }
         recommender.load_checkpoint((), checkpoint, input.now)?;
-        counts.entry(container.clone()).or_default().checkpoint_loaded = true;
+        counts
+            .entry(container.clone())
+            .or_default()
+            .checkpoint_loaded = true;
     }
     for event in expand(&input.containers)? {
         let history = &input.containers[event.history];
-        let target = SampleTarget { container: &history.name, pod: &history.pod };
+        let target = SampleTarget {
+            container: &history.name,
+            pod: &history.pod,
+        };
         let count = counts.entry(history.name.clone()).or_default();
         let (result, added, discarded) = match event.event {
             Event::Cpu(sample) => (
@@ -312,7 +329,9 @@ pub fn explain(input: &VpaExplainInput) -> Result<VpaExplanation, VpaError> {
                 &mut count.cpu_discarded,
             ),
             Event::Memory(sample) => (
-                recommender.add_memory_sample(&(), target, sample).map(|_| ()),
+                recommender
+                    .add_memory_sample(&(), target, sample)
+                    .map(|_| ()),
                 &mut count.memory_added,
                 &mut count.memory_discarded,
             ),
@@ -326,8 +345,13 @@ pub fn explain(input: &VpaExplainInput) -> Result<VpaExplanation, VpaError> {
             Ok(()) => *added += 1,
             Err(reason) => {
                 *discarded += 1;
-                let name = serde_json::to_value(reason).ok().and_then(|v| v.as_str().map(str::to_owned));
-                *count.discard_reasons.entry(name.unwrap_or_default()).or_default() += 1;
+                let name = serde_json::to_value(reason)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned));
+                *count
+                    .discard_reasons
+                    .entry(name.unwrap_or_default())
+                    .or_default() += 1;
             }
         }
     }
@@ -343,12 +367,25 @@ pub fn explain(input: &VpaExplainInput) -> Result<VpaExplanation, VpaError> {
         explanation.total_samples_count = aggregate.total_samples_count();
         explanation.confidence = aggregate.confidence(recommender_confidence_interval());
         match evaluation.outcome {
-            EvaluationOutcome::Skipped(reason) => explanation.skipped = Some(reason.as_str().to_owned()),
-            EvaluationOutcome::Recommended { estimate, recommendation: result, cappings } => {
+            EvaluationOutcome::Skipped(reason) => {
+                explanation.skipped = Some(reason.as_str().to_owned())
+            }
+            EvaluationOutcome::Recommended {
+                estimate,
+                recommendation: result,
+                cappings,
+            } => {
                 explanation.confidence = estimate.confidence;
                 for resource in ResourceName::ALL {
-                    let controlled = evaluation.policy.is_none_or(|policy| policy.controls(resource));
-                    let steps = resource_explanation(resource, estimate.resource(resource), controlled, &result);
+                    let controlled = evaluation
+                        .policy
+                        .is_none_or(|policy| policy.controls(resource));
+                    let steps = resource_explanation(
+                        resource,
+                        estimate.resource(resource),
+                        controlled,
+                        result,
+                    );
                     match resource {
                         ResourceName::Cpu => explanation.cpu = Some(steps),
                         ResourceName::Memory => explanation.memory = Some(steps),
@@ -388,13 +425,18 @@ pub fn explain(input: &VpaExplainInput) -> Result<VpaExplanation, VpaError> {
                 explanation.total_samples_count = aggregate.total_samples_count();
                 explanation.confidence = aggregate.confidence(recommender_confidence_interval());
             }
-            explanation.skipped = Some("spec.recommenders does not name the default recommender".to_owned());
+            explanation.skipped =
+                Some("spec.recommenders does not name the default recommender".to_owned());
             containers.push(explanation);
         }
     }
     Ok(VpaExplanation {
         now: input.now,
-        update_mode: spec.update_policy.as_ref().and_then(|p| p.update_mode).unwrap_or(UpdateMode::Recreate),
+        update_mode: spec
+            .update_policy
+            .as_ref()
+            .and_then(|p| p.update_mode)
+            .unwrap_or(UpdateMode::Recreate),
         handled,
         recommended_containers: evaluation.map_or(0, |e| e.recommended_containers),
         pod_minimum: evaluation.map(|e| e.pod_minimum).unwrap_or_default(),
@@ -404,7 +446,9 @@ pub fn explain(input: &VpaExplainInput) -> Result<VpaExplanation, VpaError> {
 }
 
 fn recommender_confidence_interval() -> i64 {
-    RecommenderConfig::default().estimator.confidence_interval_ms
+    RecommenderConfig::default()
+        .estimator
+        .confidence_interval_ms
 }
 
 fn describe(
@@ -415,7 +459,9 @@ fn describe(
     ContainerExplanation {
         container_name: container.to_owned(),
         policy: policy.map(|p| p.container_name.clone()),
-        mode: policy.map(ContainerPolicy::effective_mode).unwrap_or_default(),
+        mode: policy
+            .map(ContainerPolicy::effective_mode)
+            .unwrap_or_default(),
         controlled_resources: ResourceName::ALL
             .into_iter()
             .filter(|resource| policy.is_none_or(|p| p.controls(*resource)))
@@ -457,7 +503,9 @@ fn resource_explanation(
             }),
             after_confidence: resource.format(step.after_confidence),
             after_pod_minimum: resource.format(step.after_pod_minimum),
-            after_policy: final_list.get(resource).map(|amount| resource.format(amount)),
+            after_policy: final_list
+                .get(resource)
+                .map(|amount| resource.format(amount)),
         }
     };
     ResourceExplanation {
@@ -477,26 +525,69 @@ fn expand(histories: &[ContainerHistory]) -> Result<Vec<TimedEvent>, VpaError> {
             return Err(invalid(format!("{path}.name"), "required"));
         }
         for (i, series) in history.cpu.iter().enumerate() {
-            let times = series_times(&format!("{path}.cpu[{i}]"), series.timestamp, series.count, series.interval_seconds, &mut total)?;
+            let times = series_times(
+                &format!("{path}.cpu[{i}]"),
+                series.timestamp,
+                series.count,
+                series.interval_seconds,
+                &mut total,
+            )?;
             let request_millicores = series.request.unwrap_or(0);
             for ts_ms in times {
-                let sample = CpuSample { ts_ms, usage_millicores: series.usage, request_millicores };
-                events.push(TimedEvent { ts_ms, kind: 0, seq: events.len(), history: h, event: Event::Cpu(sample) });
+                let sample = CpuSample {
+                    ts_ms,
+                    usage_millicores: series.usage,
+                    request_millicores,
+                };
+                events.push(TimedEvent {
+                    ts_ms,
+                    kind: 0,
+                    seq: events.len(),
+                    history: h,
+                    event: Event::Cpu(sample),
+                });
             }
         }
         for (i, series) in history.memory.iter().enumerate() {
-            let times = series_times(&format!("{path}.memory[{i}]"), series.timestamp, series.count, series.interval_seconds, &mut total)?;
+            let times = series_times(
+                &format!("{path}.memory[{i}]"),
+                series.timestamp,
+                series.count,
+                series.interval_seconds,
+                &mut total,
+            )?;
             let usage_bytes = milli_to_units_rounding_up(series.usage);
             for ts_ms in times {
                 let sample = MemorySample { ts_ms, usage_bytes };
-                events.push(TimedEvent { ts_ms, kind: 1, seq: events.len(), history: h, event: Event::Memory(sample) });
+                events.push(TimedEvent {
+                    ts_ms,
+                    kind: 1,
+                    seq: events.len(),
+                    history: h,
+                    event: Event::Memory(sample),
+                });
             }
         }
         for (i, oom) in history.ooms.iter().enumerate() {
             let request_bytes = milli_to_units_rounding_up(oom.request);
-            for ts_ms in series_times(&format!("{path}.ooms[{i}]"), oom.timestamp, 1, 0, &mut total)? {
-                let event = OomEvent { ts_ms, request_bytes };
-                events.push(TimedEvent { ts_ms, kind: 2, seq: events.len(), history: h, event: Event::Oom(event) });
+            for ts_ms in series_times(
+                &format!("{path}.ooms[{i}]"),
+                oom.timestamp,
+                1,
+                0,
+                &mut total,
+            )? {
+                let event = OomEvent {
+                    ts_ms,
+                    request_bytes,
+                };
+                events.push(TimedEvent {
+                    ts_ms,
+                    kind: 2,
+                    seq: events.len(),
+                    history: h,
+                    event: Event::Oom(event),
+                });
             }
         }
     }
@@ -515,18 +606,27 @@ fn series_times(
         return Err(invalid(format!("{path}.count"), "must be at least 1"));
     }
     if count > 1 && interval_seconds == 0 {
-        return Err(invalid(format!("{path}.intervalSeconds"), "required when count is above 1"));
+        return Err(invalid(
+            format!("{path}.intervalSeconds"),
+            "required when count is above 1",
+        ));
     }
     *total = total.saturating_add(count);
     if *total > MAX_EXPLAIN_SAMPLES {
-        return Err(invalid(path.to_owned(), &format!("more than {MAX_EXPLAIN_SAMPLES} samples in total")));
+        return Err(invalid(
+            path.to_owned(),
+            &format!("more than {MAX_EXPLAIN_SAMPLES} samples in total"),
+        ));
     }
     let step_ms = i64::try_from(interval_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
     Ok((0..count).map(move |k| start_ms.saturating_add((k as i64).saturating_mul(step_ms))))
 }
 
 fn invalid(path: String, problem: &str) -> VpaError {
-    VpaError::InvalidSpec { path, problem: problem.to_owned() }
+    VpaError::InvalidSpec {
+        path,
+        problem: problem.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -537,7 +637,8 @@ mod tests {
         serde_json::from_str(json).unwrap()
     }
 
-    const SPEC: &str = r#""spec":{"targetRef":{"apiVersion":"apps/v1","kind":"Deployment","name":"web"}}"#;
+    const SPEC: &str =
+        r#""spec":{"targetRef":{"apiVersion":"apps/v1","kind":"Deployment","name":"web"}}"#;
 
     #[test]
     fn a_single_sample_explains_the_no_confidence_bounds() {
@@ -548,10 +649,16 @@ mod tests {
         let app = &explanation.containers[0];
         assert_eq!(app.confidence, 0.0);
         let cpu = app.cpu.as_ref().unwrap();
-        assert_eq!(cpu.upper_bound.confidence_multiplier, Some(Multiplier::Text("+Inf".into())));
+        assert_eq!(
+            cpu.upper_bound.confidence_multiplier,
+            Some(Multiplier::Text("+Inf".into()))
+        );
         assert_eq!(cpu.upper_bound.after_confidence, "100000000000000m");
         assert_eq!(cpu.lower_bound.after_pod_minimum, "25m");
-        assert_eq!(explanation.recommendation.container_recommendations.len(), 1);
+        assert_eq!(
+            explanation.recommendation.container_recommendations.len(),
+            1
+        );
     }
 
     #[test]
@@ -560,9 +667,15 @@ mod tests {
             r#"{{{SPEC},"now":"2026-01-02T00:00:00Z","containers":[{{"name":"app","cpu":[{{"timestamp":"2026-01-01T00:00:00Z","usage":1,"count":3}}]}}]}}"#
         );
         let err = explain(&input(&doc)).unwrap_err();
-        assert_eq!(err.to_string(), "containers[0].cpu[0].intervalSeconds: required when count is above 1");
+        assert_eq!(
+            err.to_string(),
+            "containers[0].cpu[0].intervalSeconds: required when count is above 1"
+        );
         let doc = doc.replace(r#""count":3"#, r#""count":2000000,"intervalSeconds":1"#);
-        assert!(explain(&input(&doc)).unwrap_err().to_string().contains("more than 1000000 samples"));
+        assert!(explain(&input(&doc))
+            .unwrap_err()
+            .to_string()
+            .contains("more than 1000000 samples"));
     }
 
     #[test]
@@ -573,6 +686,9 @@ mod tests {
         let explanation = explain(&input(&doc)).unwrap();
         let samples = &explanation.containers[0].samples;
         assert_eq!((samples.cpu_added, samples.cpu_discarded), (1, 1));
-        assert_eq!(samples.discard_reasons.get("notNewerThanLastCpuSample"), Some(&1));
+        assert_eq!(
+            samples.discard_reasons.get("notNewerThanLastCpuSample"),
+            Some(&1)
+        );
     }
 }

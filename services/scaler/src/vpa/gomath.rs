@@ -17,6 +17,10 @@
 //! `src/time/time.go` (`Round`, `Sub`). Deviation: [`pow`] ports only integer exponents
 //! (the recommender uses −2 and +1); a fractional exponent falls back to `f64::powf`.
 
+// Go's constants are kept digit for digit, so they can be checked against the source;
+// they parse to the same f64 either way.
+#![allow(clippy::excessive_precision)]
+
 /// Go's zero `time.Time` (0001-01-01T00:00:00Z) in Unix milliseconds. Upstream keeps
 /// "no timestamp yet" as this value, and arithmetic on it saturates (see [`sub_ns`]).
 pub const GO_ZERO_TIME_MS: i64 = -62_135_596_800_000;
@@ -59,7 +63,7 @@ pub fn round_time_ms(t_ms: i64, d_ms: i64) -> i64 {
 pub fn float_to_int(f: f64) -> i64 {
     // 2^63 is exactly representable; anything at or beyond it does not fit.
     const LIMIT: f64 = 9_223_372_036_854_775_808.0;
-    if f.is_nan() || f >= LIMIT || f < -LIMIT {
+    if f.is_nan() || !(-LIMIT..LIMIT).contains(&f) {
         i64::MIN
     } else {
         f as i64
@@ -210,7 +214,8 @@ pub fn pow(x: f64, y: f64) -> f64 {
     if x.is_nan() || y.is_nan() {
         return f64::NAN;
     }
-    let y_is_odd_int = y.fract() == 0.0 && y.abs() < 9.007_199_254_740_992e15 && (y as i64) & 1 == 1;
+    let y_is_odd_int =
+        y.fract() == 0.0 && y.abs() < 9.007_199_254_740_992e15 && (y as i64) & 1 == 1;
     if x == 0.0 {
         return if y < 0.0 {
             if x.is_sign_negative() && y_is_odd_int {
@@ -306,9 +311,15 @@ mod tests {
             let x = f64::from(i) * 0.0137 - 13.0;
             let ours = exp2(x);
             let libm = x.exp2();
-            assert!((ours - libm).abs() <= libm * 2.3e-16, "exp2({x}) {ours} vs {libm}");
+            assert!(
+                (ours - libm).abs() <= libm * 2.3e-16,
+                "exp2({x}) {ours} vs {libm}"
+            );
             let y = f64::from(i) * 0.731;
-            assert!((log(y) - y.ln()).abs() <= 4.5e-16 * y.ln().abs().max(1.0), "log({y})");
+            assert!(
+                (log(y) - y.ln()).abs() <= 4.5e-16 * y.ln().abs().max(1.0),
+                "log({y})"
+            );
         }
     }
 
@@ -327,7 +338,10 @@ mod tests {
         let hour = 3_600_000;
         // Unix 1234567890 = 2009-02-13T23:31:30Z rounds to midnight with a 1 h period.
         assert_eq!(round_time_ms(1_234_567_890_000, hour), 1_234_569_600_000);
-        assert_eq!(round_time_ms(1_234_567_890_000 - 120_000, hour), 1_234_566_000_000);
+        assert_eq!(
+            round_time_ms(1_234_567_890_000 - 120_000, hour),
+            1_234_566_000_000
+        );
         // Exactly half way rounds up.
         assert_eq!(round_time_ms(1_800_000, hour), hour);
         // A 7 h period is not aligned to the Unix epoch.

@@ -47,8 +47,14 @@ pub static MEMORY_HISTOGRAM_OPTIONS: LazyLock<HistogramOptions> = LazyLock::new(
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Scheme {
-    Linear { bucket_size: f64 },
-    Exponential { first_bucket_size: f64, ratio: f64, log_ratio: f64 },
+    Linear {
+        bucket_size: f64,
+    },
+    Exponential {
+        first_bucket_size: f64,
+        ratio: f64,
+        log_ratio: f64,
+    },
 }
 
 /// How values map to buckets, and the weight below which a bucket is empty.
@@ -73,7 +79,11 @@ impl HistogramOptions {
         }
         let num_buckets = checked_count(gomath::float_to_int((max_value / bucket_size).ceil()))?;
         let starts = (0..num_buckets).map(|b| b as f64 * bucket_size).collect();
-        Ok(HistogramOptions { scheme: Scheme::Linear { bucket_size }, epsilon, starts })
+        Ok(HistogramOptions {
+            scheme: Scheme::Linear { bucket_size },
+            epsilon,
+            starts,
+        })
     }
 
     /// Bucket 0 is `[0, f)`; bucket n ≥ 1 starts at `f·(rⁿ − 1)/(r − 1)`; the last bucket
@@ -99,7 +109,11 @@ impl HistogramOptions {
             })
             .collect();
         Ok(HistogramOptions {
-            scheme: Scheme::Exponential { first_bucket_size, ratio, log_ratio },
+            scheme: Scheme::Exponential {
+                first_bucket_size,
+                ratio,
+                log_ratio,
+            },
             epsilon,
             starts,
         })
@@ -121,7 +135,11 @@ impl HistogramOptions {
         let last = self.starts.len() - 1;
         let bucket = match self.scheme {
             Scheme::Linear { bucket_size } => gomath::float_to_int(value / bucket_size),
-            Scheme::Exponential { first_bucket_size, ratio, log_ratio } => {
+            Scheme::Exponential {
+                first_bucket_size,
+                ratio,
+                log_ratio,
+            } => {
                 if value < first_bucket_size || value.is_nan() {
                     return 0;
                 }
@@ -153,7 +171,9 @@ impl HistogramOptions {
 fn checked_count(buckets_above_first: i64) -> Result<usize, VpaError> {
     match usize::try_from(buckets_above_first) {
         Ok(count) if count < MAX_BUCKETS => Ok(count + 1),
-        _ => Err(VpaError::InvalidHistogramOptions { problem: "more than 65536 buckets" }),
+        _ => Err(VpaError::InvalidHistogramOptions {
+            problem: "more than 65536 buckets",
+        }),
     }
 }
 
@@ -232,7 +252,7 @@ impl Histogram {
 
     /// Adds a sample (`AddSample`). Negative and NaN weights are ignored (upstream panics).
     pub fn add_sample(&mut self, value: f64, weight: f64) {
-        if !(weight >= 0.0) {
+        if weight.is_nan() || weight < 0.0 {
             return;
         }
         let bucket = self.options.find_bucket(value);
@@ -256,12 +276,16 @@ impl Histogram {
     /// Removes a sample (`SubtractSample`): a bucket left within ε of zero becomes exactly
     /// zero. Negative and NaN weights are ignored.
     pub fn subtract_sample(&mut self, value: f64, weight: f64) {
-        if !(weight >= 0.0) {
+        if weight.is_nan() || weight < 0.0 {
             return;
         }
         let bucket = self.options.find_bucket(value);
         let current = self.bucket_weight(bucket);
-        let weight = if weight > current - self.options.epsilon { current } else { weight };
+        let weight = if weight > current - self.options.epsilon {
+            current
+        } else {
+            weight
+        };
         self.total_weight -= weight;
         if self.stored_range().contains(&bucket) {
             *self.slot_mut(bucket) -= weight;
@@ -273,7 +297,9 @@ impl Histogram {
     /// Adds every bucket of `other` (`Merge`); both must share the same options.
     pub fn merge(&mut self, other: &Histogram) -> Result<(), VpaError> {
         if !std::ptr::eq(self.options, other.options) && self.options != other.options {
-            return Err(VpaError::HistogramMismatch { what: "bucket options" });
+            return Err(VpaError::HistogramMismatch {
+                what: "bucket options",
+            });
         }
         for bucket in usize::from(other.min_bucket)..=usize::from(other.max_bucket) {
             let weight = other.bucket_weight(bucket);
@@ -316,7 +342,7 @@ impl Histogram {
     /// Multiplies the weights of the tracked range and the total (`scale`); buckets
     /// outside `[min, max]` keep their (sub-ε) weight, as upstream.
     pub(crate) fn scale(&mut self, factor: f64) {
-        if !(factor >= 0.0) {
+        if factor.is_nan() || factor < 0.0 {
             return;
         }
         for bucket in usize::from(self.min_bucket)..=usize::from(self.max_bucket) {
@@ -333,7 +359,10 @@ impl Histogram {
     /// bucket is 10,000, each rounded half up, zeros dropped.
     pub fn save_checkpoint(&self) -> BucketWeights {
         let range = usize::from(self.min_bucket)..=usize::from(self.max_bucket);
-        let max = range.clone().map(|b| self.bucket_weight(b)).fold(0.0, |max, w| if w > max { w } else { max });
+        let max = range
+            .clone()
+            .map(|b| self.bucket_weight(b))
+            .fold(0.0, |max, w| if w > max { w } else { max });
         let ratio = f64::from(MAX_CHECKPOINT_WEIGHT) / max;
         let mut weights = BTreeMap::new();
         for bucket in range {
@@ -343,7 +372,10 @@ impl Histogram {
                 weights.insert(bucket as i64, scaled);
             }
         }
-        BucketWeights { weights, total_weight: self.total_weight }
+        BucketWeights {
+            weights,
+            total_weight: self.total_weight,
+        }
     }
 
     /// Adds a checkpoint's weights, rescaled so they sum to its total weight
@@ -364,7 +396,11 @@ impl Histogram {
         for (&bucket, &weight) in &checkpoint.weights {
             sum += i64::from(weight);
             if bucket < 0 || bucket >= num_buckets as i64 {
-                return Err(VpaError::BucketOutOfRange { histogram, bucket, num_buckets });
+                return Err(VpaError::BucketOutOfRange {
+                    histogram,
+                    bucket,
+                    num_buckets,
+                });
             }
         }
         if sum == 0 {
@@ -434,7 +470,11 @@ impl Histogram {
             self.offset = 0;
             return;
         };
-        let last = self.weights.iter().rposition(|w| *w != 0.0).unwrap_or(first);
+        let last = self
+            .weights
+            .iter()
+            .rposition(|w| *w != 0.0)
+            .unwrap_or(first);
         self.weights.truncate(last + 1);
         if first > 0 {
             self.weights.drain(..first);

@@ -34,8 +34,12 @@ pub use container::{AggregateContainerState, AggregationConfig, DiscardReason, P
 pub use estimator::{Bound, ContainerEstimate, EstimatorConfig};
 pub use explain::{explain, VpaExplainInput, VpaExplanation};
 pub use policy::VpaSpec;
-pub use recommender::{CpuSample, MemorySample, OomEvent, Recommender, RecommenderConfig, SampleTarget};
-pub use resources::{RecommendedContainerResources, RecommendedPodResources, ResourceList, ResourceName};
+pub use recommender::{
+    CpuSample, MemorySample, OomEvent, Recommender, RecommenderConfig, SampleTarget,
+};
+pub use resources::{
+    RecommendedContainerResources, RecommendedPodResources, ResourceList, ResourceName,
+};
 
 /// What can go wrong in the VPA engine.
 #[derive(Debug, thiserror::Error)]

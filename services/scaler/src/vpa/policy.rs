@@ -234,7 +234,9 @@ impl ContainerPolicy {
 
     /// Whether a resource is recommended for this container.
     pub fn controls(&self, resource: ResourceName) -> bool {
-        self.controlled_resources.as_ref().is_none_or(|list| list.contains(&resource))
+        self.controlled_resources
+            .as_ref()
+            .is_none_or(|list| list.contains(&resource))
     }
 
     /// Caps one bound's values to this policy, appending what changed to `cappings`.
@@ -242,14 +244,28 @@ impl ContainerPolicy {
         let min = self.min_allowed.to_resource_list();
         let max = self.max_allowed.to_resource_list();
         for resource in ResourceName::ALL {
-            let Some(value) = list.get(resource) else { continue };
+            let Some(value) = list.get(resource) else {
+                continue;
+            };
             let mut capped = value;
             if let Some(min) = min.get(resource).filter(|min| *min != 0 && capped < *min) {
-                cappings.push(Capping { bound, resource, reason: CappingReason::MinAllowed, from: capped, to: min });
+                cappings.push(Capping {
+                    bound,
+                    resource,
+                    reason: CappingReason::MinAllowed,
+                    from: capped,
+                    to: min,
+                });
                 capped = min;
             }
             if let Some(max) = max.get(resource).filter(|max| *max != 0 && capped > *max) {
-                cappings.push(Capping { bound, resource, reason: CappingReason::MaxAllowed, from: capped, to: max });
+                cappings.push(Capping {
+                    bound,
+                    resource,
+                    reason: CappingReason::MaxAllowed,
+                    from: capped,
+                    to: max,
+                });
                 capped = max;
             }
             list.set(resource, Some(capped));
@@ -260,7 +276,11 @@ impl ContainerPolicy {
 impl VpaSpec {
     /// The policy for a container: its own, else the `"*"` one (`GetContainerResourcePolicy`).
     pub fn container_policy(&self, container: &str) -> Option<&ContainerPolicy> {
-        let policies = self.resource_policy.as_ref().map(|p| p.container_policies.as_slice()).unwrap_or_default();
+        let policies = self
+            .resource_policy
+            .as_ref()
+            .map(|p| p.container_policies.as_slice())
+            .unwrap_or_default();
         let mut default = None;
         for policy in policies {
             if policy.container_name == container {
@@ -288,8 +308,12 @@ impl VpaSpec {
     pub fn validate(&self) -> Result<(), VpaError> {
         match &self.target_ref {
             None => return Err(invalid("spec.targetRef", "required")),
-            Some(target) if target.kind.is_empty() => return Err(invalid("spec.targetRef.kind", "required")),
-            Some(target) if target.name.is_empty() => return Err(invalid("spec.targetRef.name", "required")),
+            Some(target) if target.kind.is_empty() => {
+                return Err(invalid("spec.targetRef.kind", "required"))
+            }
+            Some(target) if target.name.is_empty() => {
+                return Err(invalid("spec.targetRef.name", "required"))
+            }
             Some(_) => {}
         }
         if let Some(min) = self.update_policy.as_ref().and_then(|p| p.min_replicas) {
@@ -298,17 +322,35 @@ impl VpaSpec {
             }
         }
         if self.recommenders.len() > 1 {
-            return Err(invalid("spec.recommenders", "at most one recommender may be named"));
+            return Err(invalid(
+                "spec.recommenders",
+                "at most one recommender may be named",
+            ));
         }
-        if let Some((i, _)) = self.recommenders.iter().enumerate().find(|(_, r)| r.name.is_empty()) {
+        if let Some((i, _)) = self
+            .recommenders
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.name.is_empty())
+        {
             return Err(invalid(&format!("spec.recommenders[{i}].name"), "required"));
         }
-        let policies = self.resource_policy.as_ref().map(|p| p.container_policies.as_slice()).unwrap_or_default();
+        let policies = self
+            .resource_policy
+            .as_ref()
+            .map(|p| p.container_policies.as_slice())
+            .unwrap_or_default();
         for (i, policy) in policies.iter().enumerate() {
             let path = format!("spec.resourcePolicy.containerPolicies[{i}]");
             validate_container_policy(policy, &path)?;
-            if policies[..i].iter().any(|earlier| earlier.container_name == policy.container_name) {
-                return Err(invalid(&format!("{path}.containerName"), "duplicate container name"));
+            if policies[..i]
+                .iter()
+                .any(|earlier| earlier.container_name == policy.container_name)
+            {
+                return Err(invalid(
+                    &format!("{path}.containerName"),
+                    "duplicate container name",
+                ));
             }
         }
         Ok(())
@@ -319,9 +361,14 @@ fn validate_container_policy(policy: &ContainerPolicy, path: &str) -> Result<(),
     if policy.container_name.is_empty() {
         return Err(invalid(&format!("{path}.containerName"), "required"));
     }
-    for (field, list) in [("minAllowed", &policy.min_allowed), ("maxAllowed", &policy.max_allowed)] {
+    for (field, list) in [
+        ("minAllowed", &policy.min_allowed),
+        ("maxAllowed", &policy.max_allowed),
+    ] {
         for resource in ResourceName::ALL {
-            let Some(milli) = list.milli(resource) else { continue };
+            let Some(milli) = list.milli(resource) else {
+                continue;
+            };
             let field_path = format!("{path}.{field}.{}", resource.as_str());
             if milli < 0 {
                 return Err(invalid(&field_path, "must not be negative"));
@@ -332,7 +379,10 @@ fn validate_container_policy(policy: &ContainerPolicy, path: &str) -> Result<(),
         }
     }
     for resource in ResourceName::ALL {
-        if let (Some(min), Some(max)) = (policy.min_allowed.milli(resource), policy.max_allowed.milli(resource)) {
+        if let (Some(min), Some(max)) = (
+            policy.min_allowed.milli(resource),
+            policy.max_allowed.milli(resource),
+        ) {
             if max < min {
                 let field_path = format!("{path}.minAllowed.{}", resource.as_str());
                 return Err(invalid(&field_path, "greater than maxAllowed"));
@@ -342,13 +392,19 @@ fn validate_container_policy(policy: &ContainerPolicy, path: &str) -> Result<(),
     if policy.mode == Some(ContainerScalingMode::Off)
         && policy.controlled_values == Some(ControlledValues::RequestsAndLimits)
     {
-        return Err(invalid(&format!("{path}.controlledValues"), "must not be set when mode is Off"));
+        return Err(invalid(
+            &format!("{path}.controlledValues"),
+            "must not be set when mode is Off",
+        ));
     }
     Ok(())
 }
 
 fn invalid(path: &str, problem: &str) -> VpaError {
-    VpaError::InvalidSpec { path: path.to_owned(), problem: problem.to_owned() }
+    VpaError::InvalidSpec {
+        path: path.to_owned(),
+        problem: problem.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -370,15 +426,27 @@ mod tests {
              \x20 - containerName: istio-proxy\n    mode: 'Off'\n"
         ));
         spec.validate().unwrap();
-        assert_eq!(spec.update_policy.as_ref().unwrap().update_mode, Some(UpdateMode::InPlaceOrRecreate));
+        assert_eq!(
+            spec.update_policy.as_ref().unwrap().update_mode,
+            Some(UpdateMode::InPlaceOrRecreate)
+        );
         assert!(!spec.recommends("istio-proxy"));
         assert!(spec.recommends("app"));
-        assert_eq!(spec.container_policy("app").unwrap().min_allowed.to_resource_list().memory_bytes, Some(50 << 20));
+        assert_eq!(
+            spec.container_policy("app")
+                .unwrap()
+                .min_allowed
+                .to_resource_list()
+                .memory_bytes,
+            Some(50 << 20)
+        );
     }
 
     #[test]
     fn unknown_fields_are_refused() {
-        let err = serde_yaml_ng::from_str::<VpaSpec>(&format!("{BASE}updatePolicy: {{updateMod: Auto}}\n"));
+        let err = serde_yaml_ng::from_str::<VpaSpec>(&format!(
+            "{BASE}updatePolicy: {{updateMod: Auto}}\n"
+        ));
         assert!(err.unwrap_err().to_string().contains("updateMod"));
     }
 
@@ -408,22 +476,43 @@ mod tests {
             let spec = spec(&format!("{BASE}{yaml}\n"));
             assert_eq!(spec.validate().unwrap_err().to_string(), expected, "{yaml}");
         }
-        assert_eq!(VpaSpec::default().validate().unwrap_err().to_string(), "spec.targetRef: required");
+        assert_eq!(
+            VpaSpec::default().validate().unwrap_err().to_string(),
+            "spec.targetRef: required"
+        );
     }
 
     #[test]
     fn capping_raises_to_min_then_lowers_to_max_and_ignores_zero() {
         let policy = ContainerPolicy {
             container_name: "app".into(),
-            min_allowed: PolicyResources { cpu: Some(100), memory: Some(0) },
-            max_allowed: PolicyResources { cpu: Some(500), memory: Some(1_000_000_000) },
+            min_allowed: PolicyResources {
+                cpu: Some(100),
+                memory: Some(0),
+            },
+            max_allowed: PolicyResources {
+                cpu: Some(500),
+                memory: Some(1_000_000_000),
+            },
             ..ContainerPolicy::default()
         };
         let mut cappings = Vec::new();
-        let mut low = ResourceList { cpu_millicores: Some(25), memory_bytes: Some(10) };
+        let mut low = ResourceList {
+            cpu_millicores: Some(25),
+            memory_bytes: Some(10),
+        };
         policy.cap(Bound::Target, &mut low, &mut cappings);
-        assert_eq!(low, ResourceList { cpu_millicores: Some(100), memory_bytes: Some(10) });
-        let mut high = ResourceList { cpu_millicores: Some(900), memory_bytes: None };
+        assert_eq!(
+            low,
+            ResourceList {
+                cpu_millicores: Some(100),
+                memory_bytes: Some(10)
+            }
+        );
+        let mut high = ResourceList {
+            cpu_millicores: Some(900),
+            memory_bytes: None,
+        };
         policy.cap(Bound::UpperBound, &mut high, &mut cappings);
         assert_eq!(high.cpu_millicores, Some(500));
         assert_eq!(cappings.len(), 2);

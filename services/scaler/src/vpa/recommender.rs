@@ -31,9 +31,13 @@ use super::checkpoint::VpaCheckpoint;
 use super::container::{
     AggregateContainerState, AggregationConfig, ContainerInstance, DiscardReason, PeakChange,
 };
-use super::estimator::{estimate_container, pod_minimum, Bound, ContainerEstimate, EstimatorConfig};
+use super::estimator::{
+    estimate_container, pod_minimum, Bound, ContainerEstimate, EstimatorConfig,
+};
 use super::policy::{Capping, ContainerPolicy, VpaSpec};
-use super::resources::{RecommendedContainerResources, RecommendedPodResources, ResourceList, ResourceName};
+use super::resources::{
+    RecommendedContainerResources, RecommendedPodResources, ResourceList, ResourceName,
+};
 use super::VpaError;
 
 /// Name of this recommender for `spec.recommenders` (upstream's default recommender).
@@ -176,9 +180,9 @@ pub enum EvaluationOutcome<'a> {
     /// The estimate, the final recommendation and what the policy changed.
     Recommended {
         /// Estimator output with every step.
-        estimate: ContainerEstimate,
+        estimate: &'a ContainerEstimate,
         /// After controlled resources and capping.
-        recommendation: ContainerRecommendation,
+        recommendation: &'a ContainerRecommendation,
         /// Values the policy moved.
         cappings: &'a [Capping],
     },
@@ -203,7 +207,9 @@ struct ContainerEntry {
 
 #[derive(Clone, Debug)]
 struct VpaState {
-    spec: VpaSpec,
+    /// `None` until [`Recommender::set_vpa`], and for specs equal to the default: most
+    /// VPAs are a bare `targetRef`, and 160 bytes per VPA add up.
+    spec: Option<Box<VpaSpec>>,
     registered: bool,
     /// Sorted by container name.
     containers: Vec<ContainerEntry>,
@@ -219,7 +225,10 @@ pub struct Recommender<V> {
 impl<V: Eq + Hash + Clone> Recommender<V> {
     /// An empty recommender.
     pub fn new(config: RecommenderConfig) -> Self {
-        Recommender { config, vpas: HashMap::new() }
+        Recommender {
+            config,
+            vpas: HashMap::new(),
+        }
     }
 
     /// The settings.
@@ -230,12 +239,8 @@ impl<V: Eq + Hash + Clone> Recommender<V> {
     /// Registers or updates a VPA's spec (validated first). Samples may arrive before.
     pub fn set_vpa(&mut self, vpa: V, spec: VpaSpec) -> Result<(), VpaError> {
         spec.validate()?;
-        let state = self.vpas.entry(vpa).or_insert_with(|| VpaState {
-            spec: VpaSpec::default(),
-            registered: true,
-            containers: Vec::new(),
-        });
-        state.spec = spec;
+        let state = self.vpas.entry(vpa).or_insert_with(unregistered);
+        state.spec = Some(Box::new(spec));
         state.registered = true;
         Ok(())
     }
@@ -250,14 +255,24 @@ impl<V: Eq + Hash + Clone> Recommender<V> {
     }
 
     /// Adds a CPU sample; `Err` says why it was dropped.
-    pub fn add_cpu_sample<Q>(&mut self, vpa: &Q, target: SampleTarget<'_>, sample: CpuSample) -> Result<(), DiscardReason>
+    pub fn add_cpu_sample<Q>(
+        &mut self,
+        vpa: &Q,
+        target: SampleTarget<'_>,
+        sample: CpuSample,
+    ) -> Result<(), DiscardReason>
     where
         V: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = V> + ?Sized,
     {
         let entry = self.container_entry(vpa, target.container, sample.ts_ms);
-        instance_mut(&mut entry.instances, target.pod).accept_cpu_sample(sample.ts_ms, sample.usage_millicores)?;
-        entry.aggregate.add_cpu_sample(sample.ts_ms, sample.usage_millicores, sample.request_millicores);
+        instance_mut(&mut entry.instances, target.pod)
+            .accept_cpu_sample(sample.ts_ms, sample.usage_millicores)?;
+        entry.aggregate.add_cpu_sample(
+            sample.ts_ms,
+            sample.usage_millicores,
+            sample.request_millicores,
+        );
         Ok(())
     }
 
@@ -275,13 +290,19 @@ impl<V: Eq + Hash + Clone> Recommender<V> {
         let interval_ms = self.config.aggregation.memory_aggregation_interval_ms;
         let entry = self.container_entry(vpa, target.container, sample.ts_ms);
         let instance = instance_mut(&mut entry.instances, target.pod);
-        let change = instance.memory_sample(sample.ts_ms, sample.usage_bytes, false, interval_ms)?;
+        let change =
+            instance.memory_sample(sample.ts_ms, sample.usage_bytes, false, interval_ms)?;
         entry.aggregate.apply_peak_change(change);
         Ok(change)
     }
 
     /// Records an OOM kill as a bumped memory sample (`RecordOOM`).
-    pub fn record_oom<Q>(&mut self, vpa: &Q, target: SampleTarget<'_>, event: OomEvent) -> Result<OomOutcome, DiscardReason>
+    pub fn record_oom<Q>(
+        &mut self,
+        vpa: &Q,
+        target: SampleTarget<'_>,
+        event: OomEvent,
+    ) -> Result<OomOutcome, DiscardReason>
     where
         V: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = V> + ?Sized,
@@ -289,11 +310,19 @@ impl<V: Eq + Hash + Clone> Recommender<V> {
         let aggregation = self.config.aggregation;
         let entry = self.container_entry(vpa, target.container, event.ts_ms);
         let instance = instance_mut(&mut entry.instances, target.pod);
-        let needed_bytes = instance.oom_needed_bytes(event.ts_ms, event.request_bytes, &aggregation)?;
-        let change =
-            instance.memory_sample(event.ts_ms, needed_bytes, true, aggregation.memory_aggregation_interval_ms)?;
+        let needed_bytes =
+            instance.oom_needed_bytes(event.ts_ms, event.request_bytes, &aggregation)?;
+        let change = instance.memory_sample(
+            event.ts_ms,
+            needed_bytes,
+            true,
+            aggregation.memory_aggregation_interval_ms,
+        )?;
         entry.aggregate.apply_peak_change(change);
-        Ok(OomOutcome { needed_bytes, change })
+        Ok(OomOutcome {
+            needed_bytes,
+            change,
+        })
     }
 
     /// Forgets a pod's instance state (its current peak stays in the aggregate).
@@ -302,10 +331,15 @@ impl<V: Eq + Hash + Clone> Recommender<V> {
         V: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let Some(state) = self.vpas.get_mut(vpa) else { return false };
+        let Some(state) = self.vpas.get_mut(vpa) else {
+            return false;
+        };
         let mut removed = false;
         for entry in &mut state.containers {
-            if let Ok(index) = entry.instances.binary_search_by(|(name, _)| (**name).cmp(pod)) {
+            if let Ok(index) = entry
+                .instances
+                .binary_search_by(|(name, _)| (**name).cmp(pod))
+            {
                 entry.instances.remove(index);
                 removed = true;
             }
@@ -314,15 +348,28 @@ impl<V: Eq + Hash + Clone> Recommender<V> {
     }
 
     /// Merges a checkpoint into the container it names (`spec.containerName`).
-    pub fn load_checkpoint(&mut self, vpa: V, checkpoint: &VpaCheckpoint, now_ms: i64) -> Result<(), VpaError> {
+    pub fn load_checkpoint(
+        &mut self,
+        vpa: V,
+        checkpoint: &VpaCheckpoint,
+        now_ms: i64,
+    ) -> Result<(), VpaError> {
         let loaded = checkpoint.load(&self.config.aggregation, now_ms)?;
         let state = self.vpas.entry(vpa).or_insert_with(unregistered);
         let container = checkpoint.spec.container_name.as_str();
-        match state.containers.binary_search_by(|entry| (*entry.name).cmp(container)) {
+        match state
+            .containers
+            .binary_search_by(|entry| (*entry.name).cmp(container))
+        {
             Ok(index) => state.containers[index].aggregate.merge(&loaded)?,
-            Err(index) => state.containers.insert(
+            Err(index) => insert_exact(
+                &mut state.containers,
                 index,
-                ContainerEntry { name: container.into(), aggregate: loaded, instances: Vec::new() },
+                ContainerEntry {
+                    name: container.into(),
+                    aggregate: loaded,
+                    instances: Vec::new(),
+                },
             ),
         }
         Ok(())
@@ -330,19 +377,29 @@ impl<V: Eq + Hash + Clone> Recommender<V> {
 
     /// Checkpoints of all containers of a VPA, without the pods' unfinished memory peaks
     /// (as upstream's checkpoint writer does, so a restart does not count them twice).
-    pub fn checkpoints<Q>(&self, vpa: &Q, namespace: &str, vpa_name: &str, now_ms: i64) -> Vec<VpaCheckpoint>
+    pub fn checkpoints<Q>(
+        &self,
+        vpa: &Q,
+        namespace: &str,
+        vpa_name: &str,
+        now_ms: i64,
+    ) -> Vec<VpaCheckpoint>
     where
         V: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let Some(state) = self.vpas.get(vpa) else { return Vec::new() };
+        let Some(state) = self.vpas.get(vpa) else {
+            return Vec::new();
+        };
         state
             .containers
             .iter()
             .map(|entry| {
                 let mut aggregate = entry.aggregate.clone();
                 for (_, instance) in &entry.instances {
-                    if let Some(window_end_ms) = instance.window_end_ms().filter(|end| now_ms < *end) {
+                    if let Some(window_end_ms) =
+                        instance.window_end_ms().filter(|end| now_ms < *end)
+                    {
                         aggregate.subtract_peak(instance.max_memory_peak_bytes(), window_end_ms);
                     }
                 }
@@ -379,7 +436,10 @@ impl<V: Eq + Hash + Clone> Recommender<V> {
         Q: Hash + Eq + ?Sized,
     {
         let state = self.vpas.get(vpa)?;
-        let index = state.containers.binary_search_by(|entry| (*entry.name).cmp(container)).ok()?;
+        let index = state
+            .containers
+            .binary_search_by(|entry| (*entry.name).cmp(container))
+            .ok()?;
         Some(&state.containers[index].aggregate)
     }
 
@@ -398,12 +458,20 @@ impl<V: Eq + Hash + Clone> Recommender<V> {
         let slot = std::mem::size_of::<(V, VpaState)>() + 1;
         let mut bytes = self.vpas.capacity() * slot;
         for (key, state) in &self.vpas {
-            bytes += key_heap_bytes(key) + spec_heap_bytes(&state.spec);
+            bytes += key_heap_bytes(key);
+            if let Some(spec) = &state.spec {
+                bytes += std::mem::size_of::<VpaSpec>() + spec_heap_bytes(spec);
+            }
             bytes += state.containers.capacity() * std::mem::size_of::<ContainerEntry>();
             for entry in &state.containers {
                 bytes += entry.name.len() + entry.aggregate.approx_heap_bytes();
-                bytes += entry.instances.capacity() * std::mem::size_of::<(Box<str>, ContainerInstance)>();
-                bytes += entry.instances.iter().map(|(pod, _)| pod.len()).sum::<usize>();
+                bytes += entry.instances.capacity()
+                    * std::mem::size_of::<(Box<str>, ContainerInstance)>();
+                bytes += entry
+                    .instances
+                    .iter()
+                    .map(|(pod, _)| pod.len())
+                    .sum::<usize>();
             }
         }
         bytes
@@ -419,7 +487,9 @@ impl<V: Eq + Hash + Clone> Recommender<V> {
         let mut recommendations = RecommendedPodResources::default();
         self.evaluate(vpa, now_ms, |evaluation| {
             if let EvaluationOutcome::Recommended { recommendation, .. } = evaluation.outcome {
-                recommendations.container_recommendations.push(recommendation.to_api(evaluation.container));
+                recommendations
+                    .container_recommendations
+                    .push(recommendation.to_api(evaluation.container));
             }
         })?;
         Some(recommendations)
@@ -427,12 +497,16 @@ impl<V: Eq + Hash + Clone> Recommender<V> {
 
     /// Calls `f(vpa, container, recommendation)` for every recommended container of every
     /// VPA, without building API objects.
-    pub fn for_each_recommendation(&self, now_ms: i64, mut f: impl FnMut(&V, &str, &ContainerRecommendation)) {
+    pub fn for_each_recommendation(
+        &self,
+        now_ms: i64,
+        mut f: impl FnMut(&V, &str, &ContainerRecommendation),
+    ) {
         let mut cappings = Vec::new();
         for (key, state) in &self.vpas {
             evaluate_state(state, &self.config, now_ms, &mut cappings, |evaluation| {
                 if let EvaluationOutcome::Recommended { recommendation, .. } = evaluation.outcome {
-                    f(key, evaluation.container, &recommendation);
+                    f(key, evaluation.container, recommendation);
                 }
             });
         }
@@ -440,7 +514,12 @@ impl<V: Eq + Hash + Clone> Recommender<V> {
 
     /// Evaluates every container of a VPA, calling `f` for each in name order; `None` for
     /// an unknown VPA or one handled by another recommender.
-    pub fn evaluate<Q>(&self, vpa: &Q, now_ms: i64, f: impl FnMut(ContainerEvaluation<'_>)) -> Option<VpaEvaluation>
+    pub fn evaluate<Q>(
+        &self,
+        vpa: &Q,
+        now_ms: i64,
+        f: impl FnMut(ContainerEvaluation<'_>),
+    ) -> Option<VpaEvaluation>
     where
         V: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -460,11 +539,19 @@ impl<V: Eq + Hash + Clone> Recommender<V> {
         }
         let aggregation = self.config.aggregation;
         let state = self.vpas.get_mut(vpa).expect("inserted above when missing");
-        let index = match state.containers.binary_search_by(|entry| (*entry.name).cmp(container)) {
+        let index = match state
+            .containers
+            .binary_search_by(|entry| (*entry.name).cmp(container))
+        {
             Ok(index) => index,
             Err(index) => {
                 let aggregate = AggregateContainerState::new(&aggregation, now_ms);
-                state.containers.insert(index, ContainerEntry { name: container.into(), aggregate, instances: Vec::new() });
+                let entry = ContainerEntry {
+                    name: container.into(),
+                    aggregate,
+                    instances: Vec::new(),
+                };
+                insert_exact(&mut state.containers, index, entry);
                 index
             }
         };
@@ -472,15 +559,43 @@ impl<V: Eq + Hash + Clone> Recommender<V> {
     }
 }
 
-fn unregistered() -> VpaState {
-    VpaState { spec: VpaSpec::default(), registered: false, containers: Vec::new() }
+/// The spec of VPAs seen only through samples.
+static DEFAULT_SPEC: VpaSpec = VpaSpec {
+    target_ref: None,
+    update_policy: None,
+    resource_policy: None,
+    recommenders: Vec::new(),
+};
+
+impl VpaState {
+    fn spec(&self) -> &VpaSpec {
+        self.spec.as_deref().unwrap_or(&DEFAULT_SPEC)
+    }
 }
 
-fn instance_mut<'a>(instances: &'a mut Vec<(Box<str>, ContainerInstance)>, pod: &str) -> &'a mut ContainerInstance {
+fn unregistered() -> VpaState {
+    VpaState {
+        spec: None,
+        registered: false,
+        containers: Vec::new(),
+    }
+}
+
+/// Inserts keeping the capacity exact: these vectors live as long as their VPA and
+/// rarely grow, so spare slots would be paid for by every container.
+fn insert_exact<T>(items: &mut Vec<T>, index: usize, item: T) {
+    items.reserve_exact(1);
+    items.insert(index, item);
+}
+
+fn instance_mut<'a>(
+    instances: &'a mut Vec<(Box<str>, ContainerInstance)>,
+    pod: &str,
+) -> &'a mut ContainerInstance {
     let index = match instances.binary_search_by(|(name, _)| (**name).cmp(pod)) {
         Ok(index) => index,
         Err(index) => {
-            instances.insert(index, (pod.into(), ContainerInstance::default()));
+            insert_exact(instances, index, (pod.into(), ContainerInstance::default()));
             index
         }
     };
@@ -488,12 +603,19 @@ fn instance_mut<'a>(instances: &'a mut Vec<(Box<str>, ContainerInstance)>, pod: 
 }
 
 fn spec_heap_bytes(spec: &VpaSpec) -> usize {
-    let target = spec.target_ref.as_ref().map_or(0, |t| t.api_version.capacity() + t.kind.capacity() + t.name.capacity());
+    let target = spec.target_ref.as_ref().map_or(0, |t| {
+        t.api_version.capacity() + t.kind.capacity() + t.name.capacity()
+    });
     let policies = spec.resource_policy.as_ref().map_or(0, |p| {
         p.container_policies.capacity() * std::mem::size_of::<ContainerPolicy>()
-            + p.container_policies.iter().map(|c| c.container_name.capacity()).sum::<usize>()
+            + p.container_policies
+                .iter()
+                .map(|c| c.container_name.capacity())
+                .sum::<usize>()
     });
-    target + policies + spec.recommenders.capacity() * std::mem::size_of::<super::policy::RecommenderSelector>()
+    target
+        + policies
+        + spec.recommenders.capacity() * std::mem::size_of::<super::policy::RecommenderSelector>()
 }
 
 /// Filters to the controlled resources, keeps the uncapped target, caps all three.
@@ -518,10 +640,20 @@ pub fn recommend_container(
         }
     }
     let [target, lower_bound, upper_bound] = bounds;
-    ContainerRecommendation { target, lower_bound, upper_bound, uncapped_target }
+    ContainerRecommendation {
+        target,
+        lower_bound,
+        upper_bound,
+        uncapped_target,
+    }
 }
 
-fn skip_reason(spec: &VpaSpec, entry: &ContainerEntry, config: &RecommenderConfig, now_ms: i64) -> Option<SkipReason> {
+fn skip_reason(
+    spec: &VpaSpec,
+    entry: &ContainerEntry,
+    config: &RecommenderConfig,
+    now_ms: i64,
+) -> Option<SkipReason> {
     if !spec.recommends(&entry.name) {
         Some(SkipReason::ModeOff)
     } else if entry.aggregate.total_samples_count() == 0 {
@@ -540,29 +672,42 @@ fn evaluate_state(
     cappings: &mut Vec<Capping>,
     mut f: impl FnMut(ContainerEvaluation<'_>),
 ) -> Option<VpaEvaluation> {
-    if !state.spec.handled_by(&config.recommender_name) {
+    let spec = state.spec();
+    if !spec.handled_by(&config.recommender_name) {
         return None;
     }
     let recommended_containers = state
         .containers
         .iter()
-        .filter(|entry| skip_reason(&state.spec, entry, config, now_ms).is_none())
+        .filter(|entry| skip_reason(spec, entry, config, now_ms).is_none())
         .count();
     let minimum = pod_minimum(&config.estimator, recommended_containers);
     for entry in &state.containers {
-        let policy = state.spec.container_policy(&entry.name);
-        let outcome = match skip_reason(&state.spec, entry, config, now_ms) {
-            Some(reason) => EvaluationOutcome::Skipped(reason),
+        let policy = spec.container_policy(&entry.name);
+        let evaluation = |outcome| ContainerEvaluation {
+            container: &entry.name,
+            aggregate: &entry.aggregate,
+            policy,
+            outcome,
+        };
+        match skip_reason(spec, entry, config, now_ms) {
+            Some(reason) => f(evaluation(EvaluationOutcome::Skipped(reason))),
             None => {
                 cappings.clear();
                 let estimate = estimate_container(&entry.aggregate, &config.estimator, &minimum);
                 let recommendation = recommend_container(&estimate, policy, cappings);
-                EvaluationOutcome::Recommended { estimate, recommendation, cappings: cappings.as_slice() }
+                f(evaluation(EvaluationOutcome::Recommended {
+                    estimate: &estimate,
+                    recommendation: &recommendation,
+                    cappings: cappings.as_slice(),
+                }));
             }
-        };
-        f(ContainerEvaluation { container: &entry.name, aggregate: &entry.aggregate, policy, outcome });
+        }
     }
-    Some(VpaEvaluation { recommended_containers, pod_minimum: minimum })
+    Some(VpaEvaluation {
+        recommended_containers,
+        pod_minimum: minimum,
+    })
 }
 
 #[cfg(test)]
@@ -573,27 +718,57 @@ mod tests {
     const DAY_MS: i64 = 86_400_000;
 
     fn target<'a>(container: &'a str) -> SampleTarget<'a> {
-        SampleTarget { container, pod: "pod-1" }
+        SampleTarget {
+            container,
+            pod: "pod-1",
+        }
     }
 
     #[test]
     fn samples_from_different_pods_do_not_deduplicate() {
         let mut r: Recommender<String> = Recommender::new(RecommenderConfig::default());
-        let sample = CpuSample { ts_ms: T_MS, usage_millicores: 100, request_millicores: 0 };
+        let sample = CpuSample {
+            ts_ms: T_MS,
+            usage_millicores: 100,
+            request_millicores: 0,
+        };
         assert!(r.add_cpu_sample("ns/web", target("app"), sample).is_ok());
-        assert_eq!(r.add_cpu_sample("ns/web", target("app"), sample), Err(DiscardReason::NotNewerThanLastCpuSample));
-        assert!(r.add_cpu_sample("ns/web", SampleTarget { container: "app", pod: "pod-2" }, sample).is_ok());
-        assert_eq!(r.aggregate("ns/web", "app").unwrap().total_samples_count(), 2);
+        assert_eq!(
+            r.add_cpu_sample("ns/web", target("app"), sample),
+            Err(DiscardReason::NotNewerThanLastCpuSample)
+        );
+        assert!(r
+            .add_cpu_sample(
+                "ns/web",
+                SampleTarget {
+                    container: "app",
+                    pod: "pod-2"
+                },
+                sample
+            )
+            .is_ok());
+        assert_eq!(
+            r.aggregate("ns/web", "app").unwrap().total_samples_count(),
+            2
+        );
         assert!(r.remove_pod("ns/web", "pod-2"));
     }
 
     #[test]
     fn unregistered_vpas_disappear_when_their_containers_expire() {
         let mut r: Recommender<String> = Recommender::new(RecommenderConfig::default());
-        let sample = CpuSample { ts_ms: T_MS, usage_millicores: 100, request_millicores: 0 };
+        let sample = CpuSample {
+            ts_ms: T_MS,
+            usage_millicores: 100,
+            request_millicores: 0,
+        };
         r.add_cpu_sample("ns/a", target("app"), sample).unwrap();
         r.add_cpu_sample("ns/b", target("app"), sample).unwrap();
-        r.set_vpa("ns/b".to_owned(), serde_json::from_str(r#"{"targetRef":{"kind":"Deployment","name":"b"}}"#).unwrap()).unwrap();
+        r.set_vpa(
+            "ns/b".to_owned(),
+            serde_json::from_str(r#"{"targetRef":{"kind":"Deployment","name":"b"}}"#).unwrap(),
+        )
+        .unwrap();
         assert_eq!(r.expire(T_MS + 8 * DAY_MS - 1), 0);
         assert_eq!(r.expire(T_MS + 8 * DAY_MS), 2);
         assert_eq!(r.vpa_count(), 1);
@@ -603,9 +778,20 @@ mod tests {
     #[test]
     fn another_recommenders_vpa_gets_no_recommendation() {
         let mut r: Recommender<String> = Recommender::new(RecommenderConfig::default());
-        let spec = r#"{"targetRef":{"kind":"Deployment","name":"b"},"recommenders":[{"name":"frugal"}]}"#;
-        r.set_vpa("b".to_owned(), serde_json::from_str(spec).unwrap()).unwrap();
-        r.add_cpu_sample("b", target("app"), CpuSample { ts_ms: T_MS, usage_millicores: 1, request_millicores: 0 }).unwrap();
+        let spec =
+            r#"{"targetRef":{"kind":"Deployment","name":"b"},"recommenders":[{"name":"frugal"}]}"#;
+        r.set_vpa("b".to_owned(), serde_json::from_str(spec).unwrap())
+            .unwrap();
+        r.add_cpu_sample(
+            "b",
+            target("app"),
+            CpuSample {
+                ts_ms: T_MS,
+                usage_millicores: 1,
+                request_millicores: 0,
+            },
+        )
+        .unwrap();
         assert!(r.recommend("b", T_MS).is_none());
     }
 }

@@ -126,11 +126,16 @@ fn serialize_with<S: Serializer>(
 pub mod cpu_quantity {
     use super::*;
 
-    pub fn serialize<S: Serializer>(millicores: &Option<i64>, serializer: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(
+        millicores: &Option<i64>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         serialize_with(millicores, serializer, ResourceName::Cpu)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<i64>, D::Error> {
         units::option_milli::deserialize(deserializer)
     }
 }
@@ -144,7 +149,9 @@ pub mod memory_quantity {
         serialize_with(bytes, serializer, ResourceName::Memory)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<i64>, D::Error> {
         Ok(units::option_milli::deserialize(deserializer)?.map(milli_to_units_rounding_up))
     }
 }
@@ -160,13 +167,19 @@ mod tests {
 
     #[test]
     fn quantities_are_written_as_millicores_and_bytes() {
-        let list = ResourceList { cpu_millicores: Some(2000), memory_bytes: Some(262_144_000) };
+        let list = ResourceList {
+            cpu_millicores: Some(2000),
+            memory_bytes: Some(262_144_000),
+        };
         let json = serde_json::to_string(&list).unwrap();
         assert_eq!(json, r#"{"cpu":"2000m","memory":"262144000"}"#);
         let read: ResourceList = serde_json::from_str(r#"{"cpu":"2","memory":"250Mi"}"#).unwrap();
         assert_eq!(read, list);
         let rounded: ResourceList = serde_json::from_str(r#"{"memory":"1500m"}"#).unwrap();
         assert_eq!(rounded.memory_bytes, Some(2));
-        assert_eq!(serde_json::to_string(&ResourceList::default()).unwrap(), "{}");
+        assert_eq!(
+            serde_json::to_string(&ResourceList::default()).unwrap(),
+            "{}"
+        );
     }
 }
