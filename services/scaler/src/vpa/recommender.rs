@@ -8,12 +8,7 @@
 //! aggregate per (VPA, container) collects all pods' samples; each pod keeps its own
 //! memory window and last-sample times, as upstream's `ContainerState` does.
 //!
-//! Recommending follows `routines/recommender.go` + `logic/recommender.go`: containers whose
-//! policy mode is `Off`, that never had a CPU sample, or (deviation) whose aggregate has
-//! expired are left out; the pod minimum is divided among the N containers that remain;
-//! each gets target/lower/upper bound filtered to its `controlledResources`, the target is
-//! kept as `uncappedTarget`, and all three are capped to `minAllowed`/`maxAllowed`.
-//! Containers are listed by name. A VPA naming another recommender gets no recommendation.
+//! Recommending is [`super::evaluation`]'s, over the VPA's containers in name order.
 //!
 //! Deviations: a checkpoint is merged into the live aggregate once (upstream keeps it aside
 //! and merges it into a fresh copy every cycle — the same weights up to rounding order);
@@ -31,13 +26,13 @@ use super::checkpoint::VpaCheckpoint;
 use super::container::{
     AggregateContainerState, AggregationConfig, ContainerInstance, DiscardReason, PeakChange,
 };
-use super::estimator::{
-    estimate_container, pod_minimum, Bound, ContainerEstimate, EstimatorConfig,
+use super::estimator::EstimatorConfig;
+use super::evaluation::{
+    evaluate_containers, ContainerEvaluation, ContainerRecommendation, EvaluationOutcome,
+    VpaEvaluation,
 };
 use super::policy::{Capping, ContainerPolicy, VpaSpec};
-use super::resources::{
-    RecommendedContainerResources, RecommendedPodResources, ResourceList, ResourceName,
-};
+use super::resources::RecommendedPodResources;
 use super::VpaError;
 
 /// Name of this recommender for `spec.recommenders` (upstream's default recommender).
@@ -109,92 +104,6 @@ pub struct OomOutcome {
     pub needed_bytes: i64,
     /// The resulting peak change.
     pub change: PeakChange,
-}
-
-/// A container's recommendation, amounts in millicores and bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ContainerRecommendation {
-    /// Recommended requests.
-    pub target: ResourceList,
-    /// Lowest reasonable requests.
-    pub lower_bound: ResourceList,
-    /// Highest reasonable requests.
-    pub upper_bound: ResourceList,
-    /// Target before `minAllowed`/`maxAllowed`.
-    pub uncapped_target: ResourceList,
-}
-
-impl ContainerRecommendation {
-    /// The API shape.
-    pub fn to_api(&self, container_name: &str) -> RecommendedContainerResources {
-        RecommendedContainerResources {
-            container_name: container_name.to_owned(),
-            target: self.target,
-            lower_bound: self.lower_bound,
-            upper_bound: self.upper_bound,
-            uncapped_target: self.uncapped_target,
-        }
-    }
-}
-
-/// Why a container of a VPA gets no recommendation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SkipReason {
-    /// Its policy's mode is `Off`.
-    ModeOff,
-    /// No CPU sample yet.
-    NoCpuSamples,
-    /// No CPU sample for the expiry period.
-    Expired,
-}
-
-impl SkipReason {
-    /// Human-readable reason.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SkipReason::ModeOff => "container policy mode is Off",
-            SkipReason::NoCpuSamples => "no CPU samples yet",
-            SkipReason::Expired => "no CPU samples for the expiry period (8 intervals)",
-        }
-    }
-}
-
-/// One container's result in [`Recommender::evaluate`].
-#[derive(Clone, Copy, Debug)]
-pub struct ContainerEvaluation<'a> {
-    /// Container name.
-    pub container: &'a str,
-    /// Its aggregate.
-    pub aggregate: &'a AggregateContainerState,
-    /// Its policy, if any.
-    pub policy: Option<&'a ContainerPolicy>,
-    /// The outcome.
-    pub outcome: EvaluationOutcome<'a>,
-}
-
-/// Recommended or skipped.
-#[derive(Clone, Copy, Debug)]
-pub enum EvaluationOutcome<'a> {
-    /// No recommendation.
-    Skipped(SkipReason),
-    /// The estimate, the final recommendation and what the policy changed.
-    Recommended {
-        /// Estimator output with every step.
-        estimate: &'a ContainerEstimate,
-        /// After controlled resources and capping.
-        recommendation: &'a ContainerRecommendation,
-        /// Values the policy moved.
-        cappings: &'a [Capping],
-    },
-}
-
-/// VPA-wide values of an evaluation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct VpaEvaluation {
-    /// N: containers that get a recommendation.
-    pub recommended_containers: usize,
-    /// The pod minimum divided by N.
-    pub pod_minimum: ResourceList,
 }
 
 #[derive(Clone, Debug)]
@@ -504,7 +413,7 @@ impl<V: Eq + Hash + Clone> Recommender<V> {
     ) {
         let mut cappings = Vec::new();
         for (key, state) in &self.vpas {
-            evaluate_state(state, &self.config, now_ms, &mut cappings, |evaluation| {
+            state.evaluate(&self.config, now_ms, &mut cappings, |evaluation| {
                 if let EvaluationOutcome::Recommended { recommendation, .. } = evaluation.outcome {
                     f(key, evaluation.container, recommendation);
                 }
@@ -526,7 +435,7 @@ impl<V: Eq + Hash + Clone> Recommender<V> {
     {
         let state = self.vpas.get(vpa)?;
         let mut cappings = Vec::new();
-        evaluate_state(state, &self.config, now_ms, &mut cappings, f)
+        state.evaluate(&self.config, now_ms, &mut cappings, f)
     }
 
     fn container_entry<Q>(&mut self, vpa: &Q, container: &str, now_ms: i64) -> &mut ContainerEntry
@@ -570,6 +479,20 @@ static DEFAULT_SPEC: VpaSpec = VpaSpec {
 impl VpaState {
     fn spec(&self) -> &VpaSpec {
         self.spec.as_deref().unwrap_or(&DEFAULT_SPEC)
+    }
+
+    fn evaluate(
+        &self,
+        config: &RecommenderConfig,
+        now_ms: i64,
+        cappings: &mut Vec<Capping>,
+        f: impl FnMut(ContainerEvaluation<'_>),
+    ) -> Option<VpaEvaluation> {
+        let containers = self
+            .containers
+            .iter()
+            .map(|entry| (&*entry.name, &entry.aggregate));
+        evaluate_containers(self.spec(), containers, config, now_ms, cappings, f)
     }
 }
 
@@ -616,98 +539,6 @@ fn spec_heap_bytes(spec: &VpaSpec) -> usize {
     target
         + policies
         + spec.recommenders.capacity() * std::mem::size_of::<super::policy::RecommenderSelector>()
-}
-
-/// Filters to the controlled resources, keeps the uncapped target, caps all three.
-pub fn recommend_container(
-    estimate: &ContainerEstimate,
-    policy: Option<&ContainerPolicy>,
-    cappings: &mut Vec<Capping>,
-) -> ContainerRecommendation {
-    let mut bounds = Bound::ALL.map(|bound| {
-        let mut list = estimate.bound(bound);
-        for resource in ResourceName::ALL {
-            if policy.is_some_and(|policy| !policy.controls(resource)) {
-                list.set(resource, None);
-            }
-        }
-        list
-    });
-    let uncapped_target = bounds[0];
-    if let Some(policy) = policy {
-        for (bound, list) in Bound::ALL.iter().zip(bounds.iter_mut()) {
-            policy.cap(*bound, list, cappings);
-        }
-    }
-    let [target, lower_bound, upper_bound] = bounds;
-    ContainerRecommendation {
-        target,
-        lower_bound,
-        upper_bound,
-        uncapped_target,
-    }
-}
-
-fn skip_reason(
-    spec: &VpaSpec,
-    entry: &ContainerEntry,
-    config: &RecommenderConfig,
-    now_ms: i64,
-) -> Option<SkipReason> {
-    if !spec.recommends(&entry.name) {
-        Some(SkipReason::ModeOff)
-    } else if entry.aggregate.total_samples_count() == 0 {
-        Some(SkipReason::NoCpuSamples)
-    } else if entry.aggregate.is_expired(now_ms, &config.aggregation) {
-        Some(SkipReason::Expired)
-    } else {
-        None
-    }
-}
-
-fn evaluate_state(
-    state: &VpaState,
-    config: &RecommenderConfig,
-    now_ms: i64,
-    cappings: &mut Vec<Capping>,
-    mut f: impl FnMut(ContainerEvaluation<'_>),
-) -> Option<VpaEvaluation> {
-    let spec = state.spec();
-    if !spec.handled_by(&config.recommender_name) {
-        return None;
-    }
-    let recommended_containers = state
-        .containers
-        .iter()
-        .filter(|entry| skip_reason(spec, entry, config, now_ms).is_none())
-        .count();
-    let minimum = pod_minimum(&config.estimator, recommended_containers);
-    for entry in &state.containers {
-        let policy = spec.container_policy(&entry.name);
-        let evaluation = |outcome| ContainerEvaluation {
-            container: &entry.name,
-            aggregate: &entry.aggregate,
-            policy,
-            outcome,
-        };
-        match skip_reason(spec, entry, config, now_ms) {
-            Some(reason) => f(evaluation(EvaluationOutcome::Skipped(reason))),
-            None => {
-                cappings.clear();
-                let estimate = estimate_container(&entry.aggregate, &config.estimator, &minimum);
-                let recommendation = recommend_container(&estimate, policy, cappings);
-                f(evaluation(EvaluationOutcome::Recommended {
-                    estimate: &estimate,
-                    recommendation: &recommendation,
-                    cappings: cappings.as_slice(),
-                }));
-            }
-        }
-    }
-    Some(VpaEvaluation {
-        recommended_containers,
-        pod_minimum: minimum,
-    })
 }
 
 #[cfg(test)]
