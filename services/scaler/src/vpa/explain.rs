@@ -3,130 +3,29 @@
 //! confidence, raw estimate, after margin, after confidence multiplier, after pod minimum,
 //! after policy — with the final `status.recommendation` and a reason for each capping.
 //!
-//! The input is a document users write by hand (see `examples/explain/` and
-//! `README-explain.md`), so it is strict (`deny_unknown_fields`) and bounded
-//! ([`MAX_EXPLAIN_SAMPLES`]). Samples may be given one by one or as a series (`count`
-//! samples `intervalSeconds` apart), so a day of history fits in a few lines. Events are
-//! replayed in time order; at equal times CPU samples come before memory samples before
-//! OOMs, each in input order. Checkpoints are loaded before any sample.
+//! The input ([`super::explain_input::VpaExplainInput`]) is a hand-written document;
+//! checkpoints are loaded before any sample, then samples replay in time order. The
+//! output is for people and scripts: amounts are quantity strings, every step is shown.
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::checkpoint::VpaCheckpoint;
 use super::estimator::{Bound, EstimateSteps, ResourceEstimate};
+use super::evaluation::{ContainerRecommendation, EvaluationOutcome};
+use super::explain_input::{expand, invalid, Event};
+pub use super::explain_input::{
+    ContainerHistory, CpuSeries, MemorySeries, OomInput, VpaExplainInput, MAX_EXPLAIN_SAMPLES,
+};
 use super::policy::{
-    CappingReason, ContainerPolicy, ContainerScalingMode, ControlledValues, UpdateMode, VpaSpec,
+    CappingReason, ContainerPolicy, ContainerScalingMode, ControlledValues, UpdateMode,
 };
-use super::recommender::{
-    CpuSample, EvaluationOutcome, MemorySample, OomEvent, Recommender, RecommenderConfig,
-    SampleTarget,
-};
+use super::recommender::{Recommender, RecommenderConfig, SampleTarget};
 use super::resources::{
-    milli_to_units_rounding_up, RecommendedContainerResources, RecommendedPodResources,
-    ResourceList, ResourceName,
+    RecommendedContainerResources, RecommendedPodResources, ResourceList, ResourceName,
 };
 use super::VpaError;
 use crate::time::{option_rfc3339_ms, rfc3339_ms};
-use crate::units;
-
-/// Most samples and OOM events one explain input may expand to.
-pub const MAX_EXPLAIN_SAMPLES: u64 = 1_000_000;
-
-/// What to explain: a VPA spec, usage history and the evaluation time.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct VpaExplainInput {
-    /// The VPA's `spec`, as in the cluster.
-    pub spec: VpaSpec,
-    /// Evaluation time (RFC 3339).
-    #[serde(with = "rfc3339_ms")]
-    pub now: i64,
-    /// `VerticalPodAutoscalerCheckpoint` objects to start from.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub checkpoints: Vec<VpaCheckpoint>,
-    /// Usage of each container (of each pod).
-    #[serde(default)]
-    pub containers: Vec<ContainerHistory>,
-}
-
-/// Samples and OOMs of one container in one pod.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct ContainerHistory {
-    /// Container name.
-    pub name: String,
-    /// Pod name; entries with the same container name and different pods aggregate
-    /// together, as replicas do.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub pod: String,
-    /// CPU usage samples.
-    pub cpu: Vec<CpuSeries>,
-    /// Memory usage samples.
-    pub memory: Vec<MemorySeries>,
-    /// OOM kills.
-    pub ooms: Vec<OomInput>,
-}
-
-/// One CPU sample, or `count` equal samples `intervalSeconds` apart.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CpuSeries {
-    /// Time of the (first) sample.
-    #[serde(with = "rfc3339_ms")]
-    pub timestamp: i64,
-    /// Usage: cores (`0.25`) or a quantity (`"250m"`); read in millicores.
-    #[serde(with = "units::milli")]
-    pub usage: i64,
-    /// CPU request at the time (sample weight); absent means weight 0.1.
-    #[serde(
-        default,
-        with = "units::option_milli",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub request: Option<i64>,
-    /// Number of samples (default 1).
-    #[serde(default = "one")]
-    pub count: u64,
-    /// Seconds between samples when `count` > 1.
-    #[serde(default)]
-    pub interval_seconds: u64,
-}
-
-/// One memory sample, or `count` equal samples `intervalSeconds` apart.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct MemorySeries {
-    /// Time of the (first) sample.
-    #[serde(with = "rfc3339_ms")]
-    pub timestamp: i64,
-    /// Usage: bytes or a quantity (`"512Mi"`).
-    #[serde(with = "units::milli")]
-    pub usage: i64,
-    /// Number of samples (default 1).
-    #[serde(default = "one")]
-    pub count: u64,
-    /// Seconds between samples when `count` > 1.
-    #[serde(default)]
-    pub interval_seconds: u64,
-}
-
-/// An OOM kill.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct OomInput {
-    /// When it happened.
-    #[serde(with = "rfc3339_ms")]
-    pub timestamp: i64,
-    /// The container's memory request then: bytes or a quantity.
-    #[serde(with = "units::milli")]
-    pub request: i64,
-}
-
-fn one() -> u64 {
-    1
-}
 
 /// The explanation: per container every step, and the VPA's recommendation.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -282,20 +181,6 @@ pub struct CappingExplanation {
     pub to: String,
 }
 
-enum Event {
-    Cpu(CpuSample),
-    Memory(MemorySample),
-    Oom(OomEvent),
-}
-
-struct TimedEvent {
-    ts_ms: i64,
-    kind: u8,
-    seq: usize,
-    history: usize,
-    event: Event,
-}
-
 /// Replays the input and explains the resulting recommendation.
 pub fn explain(input: &VpaExplainInput) -> Result<VpaExplanation, VpaError> {
     let mut recommender: Recommender<()> = Recommender::new(RecommenderConfig::default());
@@ -384,7 +269,7 @@ pub fn explain(input: &VpaExplainInput) -> Result<VpaExplanation, VpaError> {
                         resource,
                         estimate.resource(resource),
                         controlled,
-                        &result,
+                        result,
                     );
                     match resource {
                         ResourceName::Cpu => explanation.cpu = Some(steps),
@@ -485,7 +370,7 @@ fn resource_explanation(
     resource: ResourceName,
     estimate: &ResourceEstimate,
     controlled: bool,
-    result: &super::recommender::ContainerRecommendation,
+    result: &ContainerRecommendation,
 ) -> ResourceExplanation {
     let steps = |bound: Bound, final_list: &ResourceList| {
         let step: &EstimateSteps = estimate.get(bound);
@@ -513,119 +398,6 @@ fn resource_explanation(
         target: steps(Bound::Target, &result.target),
         lower_bound: steps(Bound::LowerBound, &result.lower_bound),
         upper_bound: steps(Bound::UpperBound, &result.upper_bound),
-    }
-}
-
-fn expand(histories: &[ContainerHistory]) -> Result<Vec<TimedEvent>, VpaError> {
-    let mut total: u64 = 0;
-    let mut events = Vec::new();
-    for (h, history) in histories.iter().enumerate() {
-        let path = format!("containers[{h}]");
-        if history.name.is_empty() {
-            return Err(invalid(format!("{path}.name"), "required"));
-        }
-        for (i, series) in history.cpu.iter().enumerate() {
-            let times = series_times(
-                &format!("{path}.cpu[{i}]"),
-                series.timestamp,
-                series.count,
-                series.interval_seconds,
-                &mut total,
-            )?;
-            let request_millicores = series.request.unwrap_or(0);
-            for ts_ms in times {
-                let sample = CpuSample {
-                    ts_ms,
-                    usage_millicores: series.usage,
-                    request_millicores,
-                };
-                events.push(TimedEvent {
-                    ts_ms,
-                    kind: 0,
-                    seq: events.len(),
-                    history: h,
-                    event: Event::Cpu(sample),
-                });
-            }
-        }
-        for (i, series) in history.memory.iter().enumerate() {
-            let times = series_times(
-                &format!("{path}.memory[{i}]"),
-                series.timestamp,
-                series.count,
-                series.interval_seconds,
-                &mut total,
-            )?;
-            let usage_bytes = milli_to_units_rounding_up(series.usage);
-            for ts_ms in times {
-                let sample = MemorySample { ts_ms, usage_bytes };
-                events.push(TimedEvent {
-                    ts_ms,
-                    kind: 1,
-                    seq: events.len(),
-                    history: h,
-                    event: Event::Memory(sample),
-                });
-            }
-        }
-        for (i, oom) in history.ooms.iter().enumerate() {
-            let request_bytes = milli_to_units_rounding_up(oom.request);
-            for ts_ms in series_times(
-                &format!("{path}.ooms[{i}]"),
-                oom.timestamp,
-                1,
-                0,
-                &mut total,
-            )? {
-                let event = OomEvent {
-                    ts_ms,
-                    request_bytes,
-                };
-                events.push(TimedEvent {
-                    ts_ms,
-                    kind: 2,
-                    seq: events.len(),
-                    history: h,
-                    event: Event::Oom(event),
-                });
-            }
-        }
-    }
-    events.sort_by_key(|event| (event.ts_ms, event.kind, event.seq));
-    Ok(events)
-}
-
-fn series_times(
-    path: &str,
-    start_ms: i64,
-    count: u64,
-    interval_seconds: u64,
-    total: &mut u64,
-) -> Result<impl Iterator<Item = i64>, VpaError> {
-    if count == 0 {
-        return Err(invalid(format!("{path}.count"), "must be at least 1"));
-    }
-    if count > 1 && interval_seconds == 0 {
-        return Err(invalid(
-            format!("{path}.intervalSeconds"),
-            "required when count is above 1",
-        ));
-    }
-    *total = total.saturating_add(count);
-    if *total > MAX_EXPLAIN_SAMPLES {
-        return Err(invalid(
-            path.to_owned(),
-            &format!("more than {MAX_EXPLAIN_SAMPLES} samples in total"),
-        ));
-    }
-    let step_ms = i64::try_from(interval_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
-    Ok((0..count).map(move |k| start_ms.saturating_add((k as i64).saturating_mul(step_ms))))
-}
-
-fn invalid(path: String, problem: &str) -> VpaError {
-    VpaError::InvalidSpec {
-        path,
-        problem: problem.to_owned(),
     }
 }
 

@@ -17,6 +17,10 @@
 //! `src/time/time.go` (`Round`, `Sub`). Deviation: [`pow`] ports only integer exponents
 //! (the recommender uses −2 and +1); a fractional exponent falls back to `f64::powf`.
 
+// Go's constants are kept digit for digit, so they can be checked against the source;
+// they parse to the same f64 either way.
+#![allow(clippy::excessive_precision)]
+
 /// Go's zero `time.Time` (0001-01-01T00:00:00Z) in Unix milliseconds. Upstream keeps
 /// "no timestamp yet" as this value, and arithmetic on it saturates (see [`sub_ns`]).
 pub const GO_ZERO_TIME_MS: i64 = -62_135_596_800_000;
@@ -59,7 +63,7 @@ pub fn round_time_ms(t_ms: i64, d_ms: i64) -> i64 {
 pub fn float_to_int(f: f64) -> i64 {
     // 2^63 is exactly representable; anything at or beyond it does not fit.
     const LIMIT: f64 = 9_223_372_036_854_775_808.0;
-    if f.is_nan() || f >= LIMIT || f < -LIMIT {
+    if f.is_nan() || !(-LIMIT..LIMIT).contains(&f) {
         i64::MIN
     } else {
         f as i64

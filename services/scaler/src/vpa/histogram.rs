@@ -252,7 +252,7 @@ impl Histogram {
 
     /// Adds a sample (`AddSample`). Negative and NaN weights are ignored (upstream panics).
     pub fn add_sample(&mut self, value: f64, weight: f64) {
-        if !(weight >= 0.0) {
+        if weight.is_nan() || weight < 0.0 {
             return;
         }
         let bucket = self.options.find_bucket(value);
@@ -276,7 +276,7 @@ impl Histogram {
     /// Removes a sample (`SubtractSample`): a bucket left within ε of zero becomes exactly
     /// zero. Negative and NaN weights are ignored.
     pub fn subtract_sample(&mut self, value: f64, weight: f64) {
-        if !(weight >= 0.0) {
+        if weight.is_nan() || weight < 0.0 {
             return;
         }
         let bucket = self.options.find_bucket(value);
@@ -342,7 +342,7 @@ impl Histogram {
     /// Multiplies the weights of the tracked range and the total (`scale`); buckets
     /// outside `[min, max]` keep their (sub-ε) weight, as upstream.
     pub(crate) fn scale(&mut self, factor: f64) {
-        if !(factor >= 0.0) {
+        if factor.is_nan() || factor < 0.0 {
             return;
         }
         for bucket in usize::from(self.min_bucket)..=usize::from(self.max_bucket) {

@@ -11,10 +11,12 @@
 //! - [`container`]: per-container aggregate (CPU samples, daily memory peaks, OOM bumps);
 //! - [`estimator`]: percentiles → margin → confidence → pod minimum;
 //! - [`policy`]: the user's VPA `spec` (upstream field names), validation, capping;
+//! - [`evaluation`]: which containers get what, given the spec;
 //! - [`resources`]: amounts and the `status.recommendation` shape;
 //! - [`recommender`]: many VPAs' containers keyed by the caller, driven by the control loop;
 //! - [`checkpoint`]: `VerticalPodAutoscalerCheckpoint` v3 save and load;
-//! - [`explain`]: every intermediate value for one VPA, for the `explain` command.
+//! - [`explain`], [`explain_input`]: every intermediate value for one VPA, for the
+//!   `explain` command.
 //!
 //! Everything is pure: time is an argument (`now_ms`), nothing does I/O.
 
@@ -22,7 +24,9 @@ pub mod checkpoint;
 pub mod container;
 pub mod decaying;
 pub mod estimator;
+pub mod evaluation;
 pub mod explain;
+pub mod explain_input;
 pub mod gomath;
 pub mod histogram;
 pub mod policy;
@@ -32,6 +36,7 @@ pub mod resources;
 pub use checkpoint::VpaCheckpoint;
 pub use container::{AggregateContainerState, AggregationConfig, DiscardReason, PeakChange};
 pub use estimator::{Bound, ContainerEstimate, EstimatorConfig};
+pub use evaluation::{ContainerRecommendation, EvaluationOutcome, SkipReason};
 pub use explain::{explain, VpaExplainInput, VpaExplanation};
 pub use policy::VpaSpec;
 pub use recommender::{

@@ -8,12 +8,7 @@
 //! aggregate per (VPA, container) collects all pods' samples; each pod keeps its own
 //! memory window and last-sample times, as upstream's `ContainerState` does.
 //!
-//! Recommending follows `routines/recommender.go` + `logic/recommender.go`: containers whose
-//! policy mode is `Off`, that never had a CPU sample, or (deviation) whose aggregate has
-//! expired are left out; the pod minimum is divided among the N containers that remain;
-//! each gets target/lower/upper bound filtered to its `controlledResources`, the target is
-//! kept as `uncappedTarget`, and all three are capped to `minAllowed`/`maxAllowed`.
-//! Containers are listed by name. A VPA naming another recommender gets no recommendation.
+//! Recommending is [`super::evaluation`]'s, over the VPA's containers in name order.
 //!
 //! Deviations: a checkpoint is merged into the live aggregate once (upstream keeps it aside
 //! and merges it into a fresh copy every cycle — the same weights up to rounding order);
@@ -31,13 +26,13 @@ use super::checkpoint::VpaCheckpoint;
 use super::container::{
     AggregateContainerState, AggregationConfig, ContainerInstance, DiscardReason, PeakChange,
 };
-use super::estimator::{
-    estimate_container, pod_minimum, Bound, ContainerEstimate, EstimatorConfig,
+use super::estimator::EstimatorConfig;
+use super::evaluation::{
+    evaluate_containers, ContainerEvaluation, ContainerRecommendation, EvaluationOutcome,
+    VpaEvaluation,
 };
 use super::policy::{Capping, ContainerPolicy, VpaSpec};
-use super::resources::{
-    RecommendedContainerResources, RecommendedPodResources, ResourceList, ResourceName,
-};
+use super::resources::RecommendedPodResources;
 use super::VpaError;
 
 /// Name of this recommender for `spec.recommenders` (upstream's default recommender).
@@ -111,92 +106,6 @@ pub struct OomOutcome {
     pub change: PeakChange,
 }
 
-/// A container's recommendation, amounts in millicores and bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ContainerRecommendation {
-    /// Recommended requests.
-    pub target: ResourceList,
-    /// Lowest reasonable requests.
-    pub lower_bound: ResourceList,
-    /// Highest reasonable requests.
-    pub upper_bound: ResourceList,
-    /// Target before `minAllowed`/`maxAllowed`.
-    pub uncapped_target: ResourceList,
-}
-
-impl ContainerRecommendation {
-    /// The API shape.
-    pub fn to_api(&self, container_name: &str) -> RecommendedContainerResources {
-        RecommendedContainerResources {
-            container_name: container_name.to_owned(),
-            target: self.target,
-            lower_bound: self.lower_bound,
-            upper_bound: self.upper_bound,
-            uncapped_target: self.uncapped_target,
-        }
-    }
-}
-
-/// Why a container of a VPA gets no recommendation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SkipReason {
-    /// Its policy's mode is `Off`.
-    ModeOff,
-    /// No CPU sample yet.
-    NoCpuSamples,
-    /// No CPU sample for the expiry period.
-    Expired,
-}
-
-impl SkipReason {
-    /// Human-readable reason.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SkipReason::ModeOff => "container policy mode is Off",
-            SkipReason::NoCpuSamples => "no CPU samples yet",
-            SkipReason::Expired => "no CPU samples for the expiry period (8 intervals)",
-        }
-    }
-}
-
-/// One container's result in [`Recommender::evaluate`].
-#[derive(Clone, Copy, Debug)]
-pub struct ContainerEvaluation<'a> {
-    /// Container name.
-    pub container: &'a str,
-    /// Its aggregate.
-    pub aggregate: &'a AggregateContainerState,
-    /// Its policy, if any.
-    pub policy: Option<&'a ContainerPolicy>,
-    /// The outcome.
-    pub outcome: EvaluationOutcome<'a>,
-}
-
-/// Recommended or skipped.
-#[derive(Clone, Copy, Debug)]
-pub enum EvaluationOutcome<'a> {
-    /// No recommendation.
-    Skipped(SkipReason),
-    /// The estimate, the final recommendation and what the policy changed.
-    Recommended {
-        /// Estimator output with every step.
-        estimate: ContainerEstimate,
-        /// After controlled resources and capping.
-        recommendation: ContainerRecommendation,
-        /// Values the policy moved.
-        cappings: &'a [Capping],
-    },
-}
-
-/// VPA-wide values of an evaluation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct VpaEvaluation {
-    /// N: containers that get a recommendation.
-    pub recommended_containers: usize,
-    /// The pod minimum divided by N.
-    pub pod_minimum: ResourceList,
-}
-
 #[derive(Clone, Debug)]
 struct ContainerEntry {
     name: Box<str>,
@@ -207,7 +116,9 @@ struct ContainerEntry {
 
 #[derive(Clone, Debug)]
 struct VpaState {
-    spec: VpaSpec,
+    /// `None` until [`Recommender::set_vpa`], and for specs equal to the default: most
+    /// VPAs are a bare `targetRef`, and 160 bytes per VPA add up.
+    spec: Option<Box<VpaSpec>>,
     registered: bool,
     /// Sorted by container name.
     containers: Vec<ContainerEntry>,
@@ -237,12 +148,8 @@ impl<V: Eq + Hash + Clone> Recommender<V> {
     /// Registers or updates a VPA's spec (validated first). Samples may arrive before.
     pub fn set_vpa(&mut self, vpa: V, spec: VpaSpec) -> Result<(), VpaError> {
         spec.validate()?;
-        let state = self.vpas.entry(vpa).or_insert_with(|| VpaState {
-            spec: VpaSpec::default(),
-            registered: true,
-            containers: Vec::new(),
-        });
-        state.spec = spec;
+        let state = self.vpas.entry(vpa).or_insert_with(unregistered);
+        state.spec = Some(Box::new(spec));
         state.registered = true;
         Ok(())
     }
@@ -364,7 +271,8 @@ impl<V: Eq + Hash + Clone> Recommender<V> {
             .binary_search_by(|entry| (*entry.name).cmp(container))
         {
             Ok(index) => state.containers[index].aggregate.merge(&loaded)?,
-            Err(index) => state.containers.insert(
+            Err(index) => insert_exact(
+                &mut state.containers,
                 index,
                 ContainerEntry {
                     name: container.into(),
@@ -459,7 +367,10 @@ impl<V: Eq + Hash + Clone> Recommender<V> {
         let slot = std::mem::size_of::<(V, VpaState)>() + 1;
         let mut bytes = self.vpas.capacity() * slot;
         for (key, state) in &self.vpas {
-            bytes += key_heap_bytes(key) + spec_heap_bytes(&state.spec);
+            bytes += key_heap_bytes(key);
+            if let Some(spec) = &state.spec {
+                bytes += std::mem::size_of::<VpaSpec>() + spec_heap_bytes(spec);
+            }
             bytes += state.containers.capacity() * std::mem::size_of::<ContainerEntry>();
             for entry in &state.containers {
                 bytes += entry.name.len() + entry.aggregate.approx_heap_bytes();
@@ -502,9 +413,9 @@ impl<V: Eq + Hash + Clone> Recommender<V> {
     ) {
         let mut cappings = Vec::new();
         for (key, state) in &self.vpas {
-            evaluate_state(state, &self.config, now_ms, &mut cappings, |evaluation| {
+            state.evaluate(&self.config, now_ms, &mut cappings, |evaluation| {
                 if let EvaluationOutcome::Recommended { recommendation, .. } = evaluation.outcome {
-                    f(key, evaluation.container, &recommendation);
+                    f(key, evaluation.container, recommendation);
                 }
             });
         }
@@ -524,7 +435,7 @@ impl<V: Eq + Hash + Clone> Recommender<V> {
     {
         let state = self.vpas.get(vpa)?;
         let mut cappings = Vec::new();
-        evaluate_state(state, &self.config, now_ms, &mut cappings, f)
+        state.evaluate(&self.config, now_ms, &mut cappings, f)
     }
 
     fn container_entry<Q>(&mut self, vpa: &Q, container: &str, now_ms: i64) -> &mut ContainerEntry
@@ -544,14 +455,12 @@ impl<V: Eq + Hash + Clone> Recommender<V> {
             Ok(index) => index,
             Err(index) => {
                 let aggregate = AggregateContainerState::new(&aggregation, now_ms);
-                state.containers.insert(
-                    index,
-                    ContainerEntry {
-                        name: container.into(),
-                        aggregate,
-                        instances: Vec::new(),
-                    },
-                );
+                let entry = ContainerEntry {
+                    name: container.into(),
+                    aggregate,
+                    instances: Vec::new(),
+                };
+                insert_exact(&mut state.containers, index, entry);
                 index
             }
         };
@@ -559,12 +468,47 @@ impl<V: Eq + Hash + Clone> Recommender<V> {
     }
 }
 
+/// The spec of VPAs seen only through samples.
+static DEFAULT_SPEC: VpaSpec = VpaSpec {
+    target_ref: None,
+    update_policy: None,
+    resource_policy: None,
+    recommenders: Vec::new(),
+};
+
+impl VpaState {
+    fn spec(&self) -> &VpaSpec {
+        self.spec.as_deref().unwrap_or(&DEFAULT_SPEC)
+    }
+
+    fn evaluate(
+        &self,
+        config: &RecommenderConfig,
+        now_ms: i64,
+        cappings: &mut Vec<Capping>,
+        f: impl FnMut(ContainerEvaluation<'_>),
+    ) -> Option<VpaEvaluation> {
+        let containers = self
+            .containers
+            .iter()
+            .map(|entry| (&*entry.name, &entry.aggregate));
+        evaluate_containers(self.spec(), containers, config, now_ms, cappings, f)
+    }
+}
+
 fn unregistered() -> VpaState {
     VpaState {
-        spec: VpaSpec::default(),
+        spec: None,
         registered: false,
         containers: Vec::new(),
     }
+}
+
+/// Inserts keeping the capacity exact: these vectors live as long as their VPA and
+/// rarely grow, so spare slots would be paid for by every container.
+fn insert_exact<T>(items: &mut Vec<T>, index: usize, item: T) {
+    items.reserve_exact(1);
+    items.insert(index, item);
 }
 
 fn instance_mut<'a>(
@@ -574,7 +518,7 @@ fn instance_mut<'a>(
     let index = match instances.binary_search_by(|(name, _)| (**name).cmp(pod)) {
         Ok(index) => index,
         Err(index) => {
-            instances.insert(index, (pod.into(), ContainerInstance::default()));
+            insert_exact(instances, index, (pod.into(), ContainerInstance::default()));
             index
         }
     };
@@ -595,97 +539,6 @@ fn spec_heap_bytes(spec: &VpaSpec) -> usize {
     target
         + policies
         + spec.recommenders.capacity() * std::mem::size_of::<super::policy::RecommenderSelector>()
-}
-
-/// Filters to the controlled resources, keeps the uncapped target, caps all three.
-pub fn recommend_container(
-    estimate: &ContainerEstimate,
-    policy: Option<&ContainerPolicy>,
-    cappings: &mut Vec<Capping>,
-) -> ContainerRecommendation {
-    let mut bounds = Bound::ALL.map(|bound| {
-        let mut list = estimate.bound(bound);
-        for resource in ResourceName::ALL {
-            if policy.is_some_and(|policy| !policy.controls(resource)) {
-                list.set(resource, None);
-            }
-        }
-        list
-    });
-    let uncapped_target = bounds[0];
-    if let Some(policy) = policy {
-        for (bound, list) in Bound::ALL.iter().zip(bounds.iter_mut()) {
-            policy.cap(*bound, list, cappings);
-        }
-    }
-    let [target, lower_bound, upper_bound] = bounds;
-    ContainerRecommendation {
-        target,
-        lower_bound,
-        upper_bound,
-        uncapped_target,
-    }
-}
-
-fn skip_reason(
-    spec: &VpaSpec,
-    entry: &ContainerEntry,
-    config: &RecommenderConfig,
-    now_ms: i64,
-) -> Option<SkipReason> {
-    if !spec.recommends(&entry.name) {
-        Some(SkipReason::ModeOff)
-    } else if entry.aggregate.total_samples_count() == 0 {
-        Some(SkipReason::NoCpuSamples)
-    } else if entry.aggregate.is_expired(now_ms, &config.aggregation) {
-        Some(SkipReason::Expired)
-    } else {
-        None
-    }
-}
-
-fn evaluate_state(
-    state: &VpaState,
-    config: &RecommenderConfig,
-    now_ms: i64,
-    cappings: &mut Vec<Capping>,
-    mut f: impl FnMut(ContainerEvaluation<'_>),
-) -> Option<VpaEvaluation> {
-    if !state.spec.handled_by(&config.recommender_name) {
-        return None;
-    }
-    let recommended_containers = state
-        .containers
-        .iter()
-        .filter(|entry| skip_reason(&state.spec, entry, config, now_ms).is_none())
-        .count();
-    let minimum = pod_minimum(&config.estimator, recommended_containers);
-    for entry in &state.containers {
-        let policy = state.spec.container_policy(&entry.name);
-        let outcome = match skip_reason(&state.spec, entry, config, now_ms) {
-            Some(reason) => EvaluationOutcome::Skipped(reason),
-            None => {
-                cappings.clear();
-                let estimate = estimate_container(&entry.aggregate, &config.estimator, &minimum);
-                let recommendation = recommend_container(&estimate, policy, cappings);
-                EvaluationOutcome::Recommended {
-                    estimate,
-                    recommendation,
-                    cappings: cappings.as_slice(),
-                }
-            }
-        };
-        f(ContainerEvaluation {
-            container: &entry.name,
-            aggregate: &entry.aggregate,
-            policy,
-            outcome,
-        });
-    }
-    Some(VpaEvaluation {
-        recommended_containers,
-        pod_minimum: minimum,
-    })
 }
 
 #[cfg(test)]
