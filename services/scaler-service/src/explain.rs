@@ -6,7 +6,7 @@
 //! invalid type…`), engine errors name the field the engine refused.
 
 use serde::de::DeserializeOwned;
-use tachyscale_scaler::cpa;
+use tachyscale_scaler::{cpa, hpa, vpa};
 
 /// Largest document accepted (a VPA history of many samples fits easily).
 pub const MAX_INPUT_BYTES: usize = 64 << 20;
@@ -101,10 +101,23 @@ pub fn explain(engine: Engine, body: &[u8]) -> Result<serde_json::Value, Explain
             })?;
             encode(&explanation)
         }
-        Engine::Hpa | Engine::Vpa => Err(ExplainError::Engine {
-            engine: engine.as_str(),
-            message: "not available in this build".into(),
-            reason: "unavailable",
-        }),
+        Engine::Hpa => {
+            let input: hpa::HpaExplainInput = decode(engine, body)?;
+            let explanation = hpa::explain(&input).map_err(|err| ExplainError::Engine {
+                engine: "hpa",
+                reason: err.reason(),
+                message: err.to_string(),
+            })?;
+            encode(&explanation)
+        }
+        Engine::Vpa => {
+            let input: vpa::VpaExplainInput = decode(engine, body)?;
+            let explanation = vpa::explain(&input).map_err(|err| ExplainError::Engine {
+                engine: "vpa",
+                reason: err.reason(),
+                message: err.to_string(),
+            })?;
+            encode(&explanation)
+        }
     }
 }

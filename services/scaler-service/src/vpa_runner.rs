@@ -15,8 +15,8 @@ use std::time::Instant;
 
 use serde_json::json;
 use tachyscale_scaler::vpa::{
-    CpuSample, MemorySample, RecommendedPodResources, Recommender, RecommenderConfig,
-    SampleTarget, VpaError,
+    CpuSample, MemorySample, RecommendedPodResources, Recommender, RecommenderConfig, SampleTarget,
+    VpaError,
 };
 
 use crate::config::{Policy, PolicyKind};
@@ -84,11 +84,22 @@ impl VpaRunner {
         self.ticks += 1;
         let scale = match ctx.cluster.scale(&vpa.target).await {
             Ok(scale) => scale,
-            Err(err) => return TickOutcome::Error(format!("cannot read the scale of {}: {err}", vpa.target)),
+            Err(err) => {
+                return TickOutcome::Error(format!(
+                    "cannot read the scale of {}: {err}",
+                    vpa.target
+                ))
+            }
         };
-        let pods = match ctx.cluster.pods(&vpa.target.namespace, &scale.selector).await {
+        let pods = match ctx
+            .cluster
+            .pods(&vpa.target.namespace, &scale.selector)
+            .await
+        {
             Ok(pods) => pods,
-            Err(err) => return TickOutcome::Error(format!("cannot list the pods of {}: {err}", vpa.target)),
+            Err(err) => {
+                return TickOutcome::Error(format!("cannot list the pods of {}: {err}", vpa.target))
+            }
         };
         let requests: BTreeMap<(&str, &str), i64> = pods
             .iter()
@@ -116,7 +127,10 @@ impl VpaRunner {
                 "sum by (pod, container) (last_over_time({MEMORY_GAUGE}{{{matchers}}}[{}ms]))",
                 ctx.max_age.as_millis()
             );
-            let (cpu, memory) = tokio::join!(ctx.query(&cpu_query, now_ms), ctx.query(&memory_query, now_ms));
+            let (cpu, memory) = tokio::join!(
+                ctx.query(&cpu_query, now_ms),
+                ctx.query(&memory_query, now_ms)
+            );
             let cpu = match cpu {
                 Ok(values) => values,
                 Err(err) => return TickOutcome::Error(format!("cannot read CPU usage: {err}")),
@@ -126,13 +140,18 @@ impl VpaRunner {
                 Err(err) => return TickOutcome::Error(format!("cannot read memory usage: {err}")),
             };
             for value in &cpu {
-                let (Some(pod), Some(container)) = (value.labels.get("pod"), value.labels.get("container")) else {
+                let (Some(pod), Some(container)) =
+                    (value.labels.get("pod"), value.labels.get("container"))
+                else {
                     continue;
                 };
                 if !value.value.is_finite() || value.value < 0.0 {
                     continue;
                 }
-                let request = requests.get(&(pod.as_str(), container.as_str())).copied().unwrap_or(0);
+                let request = requests
+                    .get(&(pod.as_str(), container.as_str()))
+                    .copied()
+                    .unwrap_or(0);
                 let _ = self.recommender.add_cpu_sample(
                     policy.name.as_str(),
                     SampleTarget { container, pod },
@@ -144,7 +163,9 @@ impl VpaRunner {
                 );
             }
             for value in &memory {
-                let (Some(pod), Some(container)) = (value.labels.get("pod"), value.labels.get("container")) else {
+                let (Some(pod), Some(container)) =
+                    (value.labels.get("pod"), value.labels.get("container"))
+                else {
                     continue;
                 };
                 if !value.value.is_finite() || value.value < 0.0 {
@@ -160,7 +181,7 @@ impl VpaRunner {
                 );
             }
         }
-        if self.ticks % EXPIRE_EVERY_TICKS == 0 {
+        if self.ticks.is_multiple_of(EXPIRE_EVERY_TICKS) {
             self.recommender.expire(now_ms);
         }
         let Some(recommendation) = self.recommender.recommend(policy.name.as_str(), now_ms) else {
@@ -172,12 +193,25 @@ impl VpaRunner {
                 ("lowerBound", &container.lower_bound),
                 ("upperBound", &container.upper_bound),
             ] {
-                let labels = |resource| [policy.name.as_str(), container.container_name.as_str(), resource, bound];
+                let labels = |resource| {
+                    [
+                        policy.name.as_str(),
+                        container.container_name.as_str(),
+                        resource,
+                        bound,
+                    ]
+                };
                 if let Some(cpu) = list.cpu_millicores {
-                    ctx.metrics.vpa_recommendation.with_label_values(&labels("cpu")).set(cpu as f64 / 1000.0);
+                    ctx.metrics
+                        .vpa_recommendation
+                        .with_label_values(&labels("cpu"))
+                        .set(cpu as f64 / 1000.0);
                 }
                 if let Some(memory) = list.memory_bytes {
-                    ctx.metrics.vpa_recommendation.with_label_values(&labels("memory")).set(memory as f64);
+                    ctx.metrics
+                        .vpa_recommendation
+                        .with_label_values(&labels("memory"))
+                        .set(memory as f64);
                 }
             }
         }
@@ -193,7 +227,7 @@ impl VpaRunner {
             resources
                 .container_recommendations
                 .iter()
-                .map(|container| (container.container_name.clone(), container.target.clone()))
+                .map(|container| (container.container_name.clone(), container.target))
                 .collect::<Vec<_>>()
         };
         let changed = self.published.as_ref().map(targets) != Some(targets(&recommendation));

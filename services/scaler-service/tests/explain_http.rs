@@ -60,10 +60,17 @@ async fn post(path: &str, body: Vec<u8>) -> (StatusCode, serde_json::Value) {
 #[tokio::test]
 async fn every_example_explains_the_same_over_http() {
     let examples = examples();
-    assert!(examples.iter().any(|(engine, _)| *engine == Engine::Cpa));
+    for engine in [Engine::Hpa, Engine::Vpa, Engine::Cpa] {
+        assert!(
+            examples.iter().any(|(found, _)| *found == engine),
+            "no {engine:?} example"
+        );
+    }
     for (engine, path) in examples {
         let body = std::fs::read(&path).unwrap();
-        let direct = explain(engine, &body).unwrap();
+        // Compared as text: both sides go through the same float printing and parsing.
+        let direct: serde_json::Value =
+            serde_json::from_str(&explain(engine, &body).unwrap().to_string()).unwrap();
         let (status, over_http) = post(&format!("/v1/explain/{}", engine.as_str()), body).await;
         assert_eq!(status, StatusCode::OK, "{}: {over_http}", path.display());
         assert_eq!(over_http, direct, "{}", path.display());

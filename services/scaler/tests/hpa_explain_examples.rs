@@ -42,7 +42,7 @@ fn every_example_has_the_expected_decision() {
     let mut files: Vec<String> = std::fs::read_dir(examples_dir())
         .unwrap()
         .map(|entry| entry.unwrap().file_name().into_string().unwrap())
-        .filter(|name| name.ends_with(".json"))
+        .filter(|name| name.starts_with("hpa") && name.ends_with(".json"))
         .collect();
     files.sort();
     assert!(files.len() >= 3, "{files:?}");
