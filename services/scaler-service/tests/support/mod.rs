@@ -118,10 +118,7 @@ impl Rig {
                 }
             })
             .collect();
-        let body = tachyscale_proto::remote_write::encode(&WriteRequest {
-            timeseries,
-            ..Default::default()
-        });
+        let body = tachyscale_proto::remote_write::encode(&WriteRequest { timeseries });
         let response = tachyscale_testkit::http()
             .post(self.store.url("/api/v1/write"))
             .header("Content-Encoding", "snappy")
