@@ -141,6 +141,8 @@ pub struct RawController {
     /// Policy period when a policy sets none (the upstream sync period is 15 s).
     #[serde(with = "humantime_serde")]
     pub default_period: Duration,
+    /// Policy ticks running at once, across all policies; more wait for a slot.
+    pub max_concurrent_ticks: usize,
 }
 
 impl Default for RawController {
@@ -152,6 +154,7 @@ impl Default for RawController {
             cpu_initialization_period: options.cpu_initialization_period,
             initial_readiness_delay: options.initial_readiness_delay,
             default_period: Duration::from_secs(1),
+            max_concurrent_ticks: 64,
         }
     }
 }
@@ -220,6 +223,7 @@ pub struct ScalerSettings {
     pub aws: AwsSettings,
     pub kubeconfig_file: Option<PathBuf>,
     pub hpa_options: HpaOptions,
+    pub max_concurrent_ticks: usize,
     pub decision_log_capacity: usize,
     pub policies: Vec<Policy>,
 }
@@ -432,6 +436,11 @@ impl TryFrom<RawScalerConfig> for ScalerSettings {
         }
         at_least("aws.max_attempts", raw.aws.max_attempts, 1)?;
         at_least("decision_log.capacity", raw.decision_log.capacity, 1)?;
+        at_least(
+            "controller.max_concurrent_ticks",
+            raw.controller.max_concurrent_ticks,
+            1,
+        )?;
         let mut names = std::collections::BTreeSet::new();
         let mut policies = Vec::with_capacity(raw.policies.len());
         for (index, raw_policy) in raw.policies.into_iter().enumerate() {
@@ -461,6 +470,7 @@ impl TryFrom<RawScalerConfig> for ScalerSettings {
             },
             kubeconfig_file: raw.cluster.kubeconfig_file,
             hpa_options: options,
+            max_concurrent_ticks: raw.controller.max_concurrent_ticks,
             decision_log_capacity: raw.decision_log.capacity,
             policies,
         })

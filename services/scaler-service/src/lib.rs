@@ -16,5 +16,6 @@ pub mod hpa_runner;
 pub mod http;
 pub mod metrics;
 pub mod queries;
+pub mod role;
 pub mod triggers;
 pub mod vpa_runner;

@@ -31,6 +31,8 @@ pub enum Role {
     Store(RoleArgs),
     /// Scraper fleet member: discover, scrape every 1-2 s, relabel, remote-write.
     Scrape(RoleArgs),
+    /// Scaler: HPA, VPA and cluster-proportional policies every second against the cluster.
+    Scale(RoleArgs),
     /// Run one autoscaling engine on a JSON document and print the decision with every
     /// intermediate value (see the README's "explain" section for the input shapes).
     Explain(ExplainArgs),

@@ -40,6 +40,37 @@ async fn run(role: Role) -> anyhow::Result<()> {
             supervise("store", deadline, |shutdown| store.run(shutdown)).await
         }
         Role::Explain(args) => explain(&args),
+        Role::Scale(args) => {
+            let mut settings = match &args.config {
+                Some(path) => tachyscale_scaler_service::config::ScalerSettings::load(path)?,
+                None => tachyscale_scaler_service::config::ScalerSettings::parse("")?,
+            };
+            if let Some(listen) = args.listen {
+                settings.listen = listen;
+            }
+            let deadline = settings.shutdown_timeout;
+            let client = kube_client(settings.kubeconfig_file.as_deref()).await?;
+            let scaler =
+                tachyscale_scaler_service::role::Scaler::new(settings, prometheus::Registry::new())?;
+            let listen = scaler.listen_addr();
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            supervise("scale", deadline, move |shutdown| async move {
+                let cluster =
+                    tachyscale_cluster::kube::KubeCluster::start(client, shutdown.clone());
+                scaler
+                    .run(
+                        listener,
+                        cluster,
+                        std::sync::Arc::new(tachyscale_cluster::SystemClock),
+                        None,
+                        shutdown,
+                    )
+                    .await
+            })
+            .await
+        }
         Role::Scrape(args) => {
             let mut settings = match &args.config {
                 Some(path) => tachyscale_scraper::ScraperSettings::load(path)?,
@@ -53,6 +84,24 @@ async fn run(role: Role) -> anyhow::Result<()> {
             supervise("scrape", deadline, |shutdown| scraper.run(shutdown)).await
         }
     }
+}
+
+/// A Kubernetes client from a kubeconfig file, else inferred as kubectl does
+/// (`$KUBECONFIG`, `~/.kube/config`, then the pod's service account).
+async fn kube_client(kubeconfig_file: Option<&std::path::Path>) -> anyhow::Result<kube::Client> {
+    let config = match kubeconfig_file {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("cannot read kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                .await
+                .with_context(|| format!("invalid kubeconfig {}", path.display()))?
+        }
+        None => kube::Config::infer()
+            .await
+            .context("no Kubernetes configuration found (kubeconfig or in-cluster)")?,
+    };
+    kube::Client::try_from(config).context("cannot build the Kubernetes client")
 }
 
 /// `tachyscale explain`: one engine, one document, JSON on stdout; errors on stderr with a

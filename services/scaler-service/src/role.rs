@@ -1,0 +1,194 @@
+//! The `scale` role: one task per policy ticking at the policy's period, all sharing one
+//! [`Context`], plus the HTTP surface.
+//!
+//! - Ticks of one policy never overlap: a tick that runs past its period delays the next
+//!   one (`MissedTickBehavior::Delay`) and is counted as an overrun.
+//! - At most `controller.max_concurrent_ticks` ticks run at once (a semaphore), so 10,000
+//!   policies do not open 10,000 queries at the same instant.
+//! - `/readyz` turns ready once every policy has completed its first tick.
+//! - On shutdown the policy tasks stop between ticks and the HTTP server drains.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use parking_lot::RwLock;
+use prometheus::Registry;
+use tachyscale_cluster::{Clock, Cluster};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Policy, PolicyKind, ScalerSettings};
+use crate::context::Context;
+use crate::cpa_runner::CpaRunner;
+use crate::decision_log::DecisionLog;
+use crate::fetch::{AwsClients, PrometheusApi, QuerySource, Sources};
+use crate::hpa_runner::{HpaRunner, TickOutcome};
+use crate::http::{router, HttpState};
+use crate::metrics::ScalerMetrics;
+use crate::triggers::Trigger;
+use crate::vpa_runner::VpaRunner;
+
+/// One policy's runner.
+pub enum Runner {
+    Hpa(HpaRunner),
+    Vpa(Box<VpaRunner>),
+    Cpa(CpaRunner),
+}
+
+impl Runner {
+    pub fn new(policy: Arc<Policy>) -> anyhow::Result<Runner> {
+        Ok(match &policy.kind {
+            PolicyKind::Hpa(_) => Runner::Hpa(HpaRunner::new(policy)),
+            PolicyKind::Vpa(_) => Runner::Vpa(Box::new(
+                VpaRunner::new(Arc::clone(&policy))
+                    .with_context(|| format!("policy {}", policy.name))?,
+            )),
+            PolicyKind::Cpa(_) => Runner::Cpa(CpaRunner::new(policy)),
+        })
+    }
+
+    pub async fn tick(&mut self, ctx: &Context) -> TickOutcome {
+        match self {
+            Runner::Hpa(runner) => runner.tick(ctx).await,
+            Runner::Vpa(runner) => runner.tick(ctx).await,
+            Runner::Cpa(runner) => runner.tick(ctx).await,
+        }
+    }
+}
+
+/// The scale role.
+pub struct Scaler {
+    settings: ScalerSettings,
+    metrics: ScalerMetrics,
+    decisions: Arc<DecisionLog>,
+    recommendations: Arc<RwLock<serde_json::Map<String, serde_json::Value>>>,
+    ready: Arc<AtomicBool>,
+}
+
+impl Scaler {
+    pub fn new(settings: ScalerSettings, registry: Registry) -> anyhow::Result<Scaler> {
+        let metrics = ScalerMetrics::new(registry).context("cannot register the scaler metrics")?;
+        Ok(Scaler {
+            decisions: Arc::new(DecisionLog::new(settings.decision_log_capacity)),
+            settings,
+            metrics,
+            recommendations: Arc::default(),
+            ready: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.settings.listen
+    }
+
+    pub fn http_state(&self) -> HttpState {
+        HttpState {
+            metrics: self.metrics.clone(),
+            decisions: Arc::clone(&self.decisions),
+            recommendations: Arc::clone(&self.recommendations),
+            ready: Arc::clone(&self.ready),
+        }
+    }
+
+    fn uses_aws(&self) -> bool {
+        self.settings.policies.iter().any(|policy| match &policy.kind {
+            PolicyKind::Hpa(hpa) => hpa
+                .triggers
+                .iter()
+                .any(|(trigger, _)| matches!(trigger, Trigger::Sqs(_) | Trigger::CloudWatch(_))),
+            _ => false,
+        })
+    }
+
+    /// Runs every policy against `cluster` until `shutdown`, serving HTTP on `listener`.
+    /// `query` replaces the configured query API (the demo passes the store in-process).
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        cluster: Arc<dyn Cluster>,
+        clock: Arc<dyn Clock>,
+        query: Option<Arc<dyn QuerySource>>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let http_state = self.http_state();
+        let aws = if self.uses_aws() {
+            Some(AwsClients::load(&self.settings.aws).await)
+        } else {
+            None
+        };
+        let http = PrometheusApi::default_client(self.settings.metrics_timeout);
+        let query = match query {
+            Some(query) => query,
+            None => Arc::new(PrometheusApi::new(&self.settings.query_url, http.clone())?),
+        };
+        let ctx = Arc::new(Context {
+            cluster,
+            clock,
+            sources: Sources {
+                aws,
+                query: Some(query),
+                http,
+                timeout: self.settings.metrics_timeout,
+            },
+            metrics: self.metrics.clone(),
+            decisions: Arc::clone(&self.decisions),
+            recommendations: Arc::clone(&self.recommendations),
+            rate_window: self.settings.rate_window,
+            max_age: self.settings.max_age,
+        });
+        let policies: Vec<Arc<Policy>> = self.settings.policies.into_iter().map(Arc::new).collect();
+        let total = policies.len();
+        let first_ticks = Arc::new(AtomicUsize::new(0));
+        if total == 0 {
+            self.ready.store(true, Ordering::Release);
+        }
+        let slots = Arc::new(Semaphore::new(self.settings.max_concurrent_ticks));
+        let mut tasks = tokio::task::JoinSet::new();
+        for policy in policies {
+            let mut runner = Runner::new(Arc::clone(&policy))?;
+            let ctx = Arc::clone(&ctx);
+            let shutdown = shutdown.clone();
+            let slots = Arc::clone(&slots);
+            let first_ticks = Arc::clone(&first_ticks);
+            let ready = Arc::clone(&self.ready);
+            tasks.spawn(async move {
+                let engine = policy.kind.engine();
+                let mut interval = tokio::time::interval(policy.period);
+                interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+                let mut first = true;
+                loop {
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        _ = interval.tick() => {}
+                    }
+                    let Ok(_slot) = slots.acquire().await else { break };
+                    let started = Instant::now();
+                    runner.tick(&ctx).await;
+                    if started.elapsed() > policy.period {
+                        ctx.metrics.tick_overruns.with_label_values(&[engine]).inc();
+                    }
+                    if first {
+                        first = false;
+                        if first_ticks.fetch_add(1, Ordering::AcqRel) + 1 == total {
+                            ready.store(true, Ordering::Release);
+                        }
+                    }
+                }
+            });
+        }
+        let app = router(http_state);
+        let server_shutdown = shutdown.clone();
+        let server = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { server_shutdown.cancelled().await });
+        tracing::info!(policies = total, "scaler running");
+        let result = server.await.context("scaler HTTP server failed");
+        shutdown.cancel();
+        while tasks.join_next().await.is_some() {}
+        result
+    }
+}
