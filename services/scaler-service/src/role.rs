@@ -96,13 +96,15 @@ impl Scaler {
     }
 
     fn uses_aws(&self) -> bool {
-        self.settings.policies.iter().any(|policy| match &policy.kind {
-            PolicyKind::Hpa(hpa) => hpa
-                .triggers
-                .iter()
-                .any(|(trigger, _)| matches!(trigger, Trigger::Sqs(_) | Trigger::CloudWatch(_))),
-            _ => false,
-        })
+        self.settings
+            .policies
+            .iter()
+            .any(|policy| match &policy.kind {
+                PolicyKind::Hpa(hpa) => hpa.triggers.iter().any(|(trigger, _)| {
+                    matches!(trigger, Trigger::Sqs(_) | Trigger::CloudWatch(_))
+                }),
+                _ => false,
+            })
     }
 
     /// Runs every policy against `cluster` until `shutdown`, serving HTTP on `listener`.
@@ -166,7 +168,9 @@ impl Scaler {
                         () = shutdown.cancelled() => break,
                         _ = interval.tick() => {}
                     }
-                    let Ok(_slot) = slots.acquire().await else { break };
+                    let Ok(_slot) = slots.acquire().await else {
+                        break;
+                    };
                     let started = Instant::now();
                     runner.tick(&ctx).await;
                     if started.elapsed() > policy.period {

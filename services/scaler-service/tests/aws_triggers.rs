@@ -9,6 +9,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -196,4 +198,135 @@ async fn cloudwatch_reads_the_newest_datapoint_or_the_minimum_value() {
     let strict = metadata("Nothing", &[("ignoreNullValues", "false")]);
     let err = sources.read(&strict, now).await.unwrap_err();
     assert_eq!(err.reason(), "data", "{err}");
+}
+
+/// A policy on workload `name` with one trigger; scale-up is not rate-limited so the
+/// replica count shows the trigger's value directly.
+fn trigger_policy(name: &str, trigger: &str) -> String {
+    format!(
+        r#"
+  - name: {name}
+    namespace: shop
+    hpa:
+      scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: {name}}}
+      minReplicas: 1
+      maxReplicas: 50
+      behavior:
+        scaleUp:
+          policies: [{{type: Pods, value: 100, periodSeconds: 1}}]
+    triggers:
+{trigger}"#
+    )
+}
+
+async fn replicas_after_one_tick(rig: &mut support::Rig, names: &[&str]) -> Vec<i32> {
+    let mut replicas = Vec::new();
+    for name in names {
+        rig.cluster
+            .add_running_workload(support::workload(name), support::template(name, 100), 1);
+    }
+    let policies: Vec<_> = (0..names.len()).map(|_| rig.policy(0)).collect();
+    for (name, policy) in names.iter().zip(policies) {
+        let mut runner = tachyscale_scaler_service::hpa_runner::HpaRunner::new(policy);
+        runner.tick(&rig.ctx).await;
+        replicas.push(rig.cluster.replicas(&support::workload(name)).unwrap());
+    }
+    replicas
+}
+
+#[tokio::test]
+async fn queue_depth_drives_the_expected_replicas() {
+    aws_environment();
+    let moto = MotoProcess::start().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk_config(&moto).await);
+    let queue_url = sqs
+        .create_queue()
+        .queue_name("orders")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    for (count, delay) in [(7, 0), (4, 600)] {
+        for _ in 0..count {
+            sqs.send_message()
+                .queue_url(&queue_url)
+                .message_body("job")
+                .delay_seconds(delay)
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    sqs.receive_message()
+        .queue_url(&queue_url)
+        .max_number_of_messages(3)
+        .visibility_timeout(600)
+        .send()
+        .await
+        .unwrap();
+    // Now 4 visible, 3 in flight, 4 delayed; 2 messages per replica.
+    let trigger = |extra: &str| {
+        format!("      - type: aws-sqs-queue\n        metadata: {{queueURL: \"{queue_url}\", queueLength: \"2\"{extra}}}\n")
+    };
+    let yaml = format!(
+        "metrics_source: {{query_url: STORE_URL}}\naws: {{endpoint_url: \"{}\"}}\npolicies:{}{}{}",
+        moto.endpoint(),
+        trigger_policy("default", &trigger("")),
+        trigger_policy("delayed", &trigger(", scaleOnDelayed: \"true\"")),
+        trigger_policy("visible", &trigger(", scaleOnInFlight: \"false\"")),
+    );
+    let mut rig = support::Rig::start(&yaml).await;
+    let replicas = replicas_after_one_tick(&mut rig, &["default", "delayed", "visible"]).await;
+    // ceil(7 / 2), ceil(11 / 2), ceil(4 / 2).
+    assert_eq!(replicas, [4, 6, 2]);
+}
+
+#[tokio::test]
+async fn cloudwatch_datapoints_drive_the_expected_replicas() {
+    aws_environment();
+    let moto = MotoProcess::start().await;
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&sdk_config(&moto).await);
+    let now = now_ms();
+    let end = now - now.rem_euclid(60_000);
+    cloudwatch
+        .put_metric_data()
+        .namespace("Shop/Orders")
+        .metric_data(
+            MetricDatum::builder()
+                .metric_name("Backlog")
+                .dimensions(Dimension::builder().name("Queue").value("orders").build())
+                .timestamp(DateTime::from_millis(end - 60_000 + 5_000))
+                .value(30.0)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let trigger = |metric: &str, extra: &str| {
+        format!(
+            "      - type: aws-cloudwatch\n        metadata: {{namespace: Shop/Orders, metricName: {metric}, dimensionName: Queue, dimensionValue: orders, targetMetricValue: \"4\", minMetricValue: \"9\", metricStat: Maximum, metricStatPeriod: \"60\", metricCollectionTime: \"600\"{extra}}}\n"
+        )
+    };
+    let yaml =
+        format!(
+        "metrics_source: {{query_url: STORE_URL}}\naws: {{endpoint_url: \"{}\"}}\npolicies:{}{}{}",
+        moto.endpoint(),
+        trigger_policy("backlog", &trigger("Backlog", "")),
+        trigger_policy("nodata", &trigger("Nothing", "")),
+        trigger_policy("strict", &trigger("Nothing", ", ignoreNullValues: \"false\"")),
+    );
+    let mut rig = support::Rig::start(&yaml).await;
+    rig.clock.set_ms(now);
+    let replicas = replicas_after_one_tick(&mut rig, &["backlog", "nodata", "strict"]).await;
+    // ceil(30 / 4); no datapoint reads minMetricValue 9 → ceil(9 / 4); with nulls as
+    // errors the metric is invalid and the replicas hold.
+    assert_eq!(replicas, [8, 3, 1]);
+    let held = rig.ctx.decisions.entries(0, 10, Some("strict"));
+    assert_eq!(held.len(), 1);
+    assert!(
+        held[0].reason.contains("empty metric data"),
+        "{}",
+        held[0].reason
+    );
 }

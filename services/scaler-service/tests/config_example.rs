@@ -13,7 +13,9 @@ fn the_documented_example_loads() {
     let settings = ScalerSettings::load(&path).unwrap();
     let kinds: Vec<&str> = settings.policies.iter().map(|p| p.kind.engine()).collect();
     assert_eq!(kinds, ["hpa", "hpa", "vpa", "cpa"]);
-    let PolicyKind::Hpa(checkout) = &settings.policies[0].kind else { unreachable!() };
+    let PolicyKind::Hpa(checkout) = &settings.policies[0].kind else {
+        unreachable!()
+    };
     // Two metrics of its own plus one External metric per trigger.
     assert_eq!(checkout.settings.metrics.len(), 4);
     assert_eq!(checkout.triggers[0].1.metric_name, "s0-aws-sqs-orders");
@@ -37,26 +39,40 @@ fn errors_name_the_policy_and_the_field() {
     let bad_max = error(&format!(
         "  - name: web\n    hpa: {{{TARGET}, minReplicas: 5, maxReplicas: 2}}\n"
     ));
-    assert!(bad_max.starts_with("policies[0] (web).hpa: maxReplicas"), "{bad_max}");
+    assert!(
+        bad_max.starts_with("policies[0] (web).hpa: maxReplicas"),
+        "{bad_max}"
+    );
 
-    let typo = error(&format!("  - name: web\n    hpa: {{{TARGET}, maxReplica: 2}}\n"));
+    let typo = error(&format!(
+        "  - name: web\n    hpa: {{{TARGET}, maxReplica: 2}}\n"
+    ));
     assert!(typo.contains("maxReplica"), "{typo}");
     assert!(typo.starts_with("policies[0].hpa"), "{typo}");
 
     let trigger = error(&format!(
         "  - name: web\n    hpa: {{{TARGET}, maxReplicas: 2}}\n    triggers:\n      - type: aws-sqs-queue\n        metadata: {{queueLength: \"5\"}}\n"
     ));
-    assert_eq!(trigger, "policies[0] (web).triggers[0]: metadata.queueURL: required");
+    assert_eq!(
+        trigger,
+        "policies[0] (web).triggers[0]: metadata.queueURL: required"
+    );
 
     let schedule = error(&format!(
         "  - name: web\n    hpa: {{{TARGET}, maxReplicas: 2}}\n    schedules:\n      - {{start: \"61 * * * *\", end: \"0 18 * * *\", desiredReplicas: 2}}\n"
     ));
-    assert!(schedule.starts_with("policies[0] (web): schedules[0].start"), "{schedule}");
+    assert!(
+        schedule.starts_with("policies[0] (web): schedules[0].start"),
+        "{schedule}"
+    );
 
     let two = error(&format!(
         "  - name: web\n    hpa: {{{TARGET}, maxReplicas: 2}}\n    cpa: {{scaleTargetRef: {{kind: Deployment, name: dns}}, params: {{linear: {{coresPerReplica: 1}}}}}}\n"
     ));
-    assert_eq!(two, "policies[0] (web): exactly one of hpa, vpa and cpa must be set");
+    assert_eq!(
+        two,
+        "policies[0] (web): exactly one of hpa, vpa and cpa must be set"
+    );
 
     let cpa = error("  - name: dns\n    cpa: {scaleTargetRef: {kind: Deployment, name: dns}, params: {linear: {min: 3, max: 1, coresPerReplica: 1}}}\n");
     assert!(cpa.starts_with("policies[0] (dns).cpa.params:"), "{cpa}");

@@ -36,9 +36,10 @@ async fn write_gauge(store: &StoreHandle, name: &str, labels: &[(&str, &str)], v
             timestamp: SystemClock.now_ms(),
         }],
     };
-    let body = tachyscale_proto::remote_write::encode(&tachyscale_proto::prometheus::WriteRequest {
-        timeseries: vec![series],
-    });
+    let body =
+        tachyscale_proto::remote_write::encode(&tachyscale_proto::prometheus::WriteRequest {
+            timeseries: vec![series],
+        });
     let response = http()
         .post(store.url("/api/v1/write"))
         .header("Content-Encoding", "snappy")
@@ -114,16 +115,30 @@ policies:
         }
     })
     .await;
-    wait_until("the dns policy follows the 3 nodes", Duration::from_secs(10), || {
-        let cluster = cluster.clone();
-        async move { cluster.replicas(&workload("dns")) == Some(3) }
-    })
+    wait_until(
+        "the dns policy follows the 3 nodes",
+        Duration::from_secs(10),
+        || {
+            let cluster = cluster.clone();
+            async move { cluster.replicas(&workload("dns")) == Some(3) }
+        },
+    )
     .await;
 
     let ready = http().get(format!("{base}/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
-    let metrics = http().get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("tachyscale_scaler_desired_replicas{policy=\"dns\"} 3"), "{metrics}");
+    let metrics = http()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("tachyscale_scaler_desired_replicas{policy=\"dns\"} 3"),
+        "{metrics}"
+    );
     assert!(metrics.contains("tachyscale_scaler_scale_changes_total{applied=\"true\",direction=\"up\",engine=\"hpa\"}"), "{metrics}");
     assert!(metrics.contains("tachyscale_scaler_decision_duration_seconds_bucket{engine=\"hpa\""));
     let decisions: serde_json::Value = http()
@@ -136,14 +151,24 @@ policies:
         .unwrap();
     let first = &decisions["decisions"][0];
     assert_eq!(first["desiredReplicas"], 4, "{decisions}");
-    assert_eq!(first["reason"], "ScaleUpLimit: the desired replica count is increasing faster than the maximum scale rate");
-    assert_eq!(decisions["decisions"][1]["desiredReplicas"], 5, "{decisions}");
+    assert_eq!(
+        first["reason"],
+        "ScaleUpLimit: the desired replica count is increasing faster than the maximum scale rate"
+    );
+    assert_eq!(
+        decisions["decisions"][1]["desiredReplicas"], 5,
+        "{decisions}"
+    );
     assert_eq!(first["applied"], true);
     assert_eq!(first["kind"], "scale");
-    assert!(first["explanation"]["observations"][0]["external"]["values"].is_array(), "{first}");
+    assert!(
+        first["explanation"]["observations"][0]["external"]["values"].is_array(),
+        "{first}"
+    );
 
     let example = std::fs::read(
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/explain/cpa.json"),
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/explain/cpa.json"),
     )
     .unwrap();
     let explained = http()

@@ -50,8 +50,10 @@ async fn run(role: Role) -> anyhow::Result<()> {
             }
             let deadline = settings.shutdown_timeout;
             let client = kube_client(settings.kubeconfig_file.as_deref()).await?;
-            let scaler =
-                tachyscale_scaler_service::role::Scaler::new(settings, prometheus::Registry::new())?;
+            let scaler = tachyscale_scaler_service::role::Scaler::new(
+                settings,
+                prometheus::Registry::new(),
+            )?;
             let listen = scaler.listen_addr();
             let listener = tokio::net::TcpListener::bind(listen)
                 .await

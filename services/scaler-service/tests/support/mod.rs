@@ -68,7 +68,12 @@ impl Rig {
             cluster: cluster.clone(),
             clock: clock.clone(),
             sources: Sources {
-                aws: None,
+                aws: match settings.aws.endpoint_url {
+                    Some(_) => Some(
+                        tachyscale_scaler_service::fetch::AwsClients::load(&settings.aws).await,
+                    ),
+                    None => None,
+                },
                 query: Some(Arc::new(
                     PrometheusApi::new(&settings.query_url, reqwest::Client::new()).unwrap(),
                 )),
