@@ -20,6 +20,7 @@ mod keda_bench;
 mod kubelet;
 mod measure;
 mod process;
+mod scaler_bench;
 mod scrape_fleet;
 
 use std::path::PathBuf;
@@ -100,6 +101,21 @@ enum Bench {
     /// KEDA scaling paths of `tachyscale store`: freshness, scrape-to-scaler latency beside
     /// Prometheus, and polling load.
     Keda(keda_bench::KedaArgs),
+    /// The scaler's engines on one core: VPA cycle time and memory per container for
+    /// 100,000 containers, HPA decisions per second for 10,000 policies.
+    Scaler {
+        #[arg(long, default_value_t = 100_000)]
+        containers: usize,
+        /// Seconds of 1 s history before measuring.
+        #[arg(long, default_value_t = 600)]
+        warmup_s: i64,
+        #[arg(long, default_value_t = 30)]
+        vpa_cycles: usize,
+        #[arg(long, default_value_t = 10_000)]
+        policies: usize,
+        #[arg(long, default_value_t = 60)]
+        hpa_cycles: usize,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -159,6 +175,19 @@ fn main() -> anyhow::Result<()> {
             },
         })?,
         Bench::Keda(args) => keda_bench::run(&args)?,
+        Bench::Scaler {
+            containers,
+            warmup_s,
+            vpa_cycles,
+            policies,
+            hpa_cycles,
+        } => scaler_bench::run(&scaler_bench::ScalerArgs {
+            containers,
+            warmup_s,
+            vpa_cycles,
+            policies,
+            hpa_cycles,
+        })?,
     };
     let text = serde_json::to_string_pretty(&result)?;
     println!("{text}");
