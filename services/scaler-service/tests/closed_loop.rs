@@ -232,3 +232,184 @@ policies:
         [4, 3]
     );
 }
+
+/// Writes each running pod's cumulative CPU counter and working set; the load is shared by
+/// the ready pods, as a Service sends traffic only to those.
+async fn write_usage(
+    rig: &Rig,
+    app: &str,
+    total_cores: f64,
+    counters: &mut std::collections::BTreeMap<String, f64>,
+) {
+    use tachyscale_cluster::Cluster as _;
+    let pods = rig
+        .cluster
+        .pods("shop", &format!("app={app}"))
+        .await
+        .unwrap();
+    let running: Vec<_> = pods
+        .iter()
+        .filter(|pod| pod.phase == tachyscale_cluster::PodPhase::Running)
+        .collect();
+    let ready = running
+        .iter()
+        .filter(|pod| pod.is_running_and_ready())
+        .count();
+    let share = total_cores / ready.max(1) as f64;
+    let mut cpu = Vec::new();
+    for pod in &running {
+        let counter = counters.entry(pod.name.clone()).or_insert(0.0);
+        if pod.is_running_and_ready() {
+            *counter += share;
+        }
+        cpu.push((pod.name.clone(), *counter));
+    }
+    let cpu_series: Vec<(Vec<(&str, &str)>, f64)> = cpu
+        .iter()
+        .map(|(pod, value)| {
+            (
+                vec![
+                    ("namespace", "shop"),
+                    ("pod", pod.as_str()),
+                    ("container", "app"),
+                ],
+                *value,
+            )
+        })
+        .collect();
+    let refs: Vec<(&[(&str, &str)], f64)> = cpu_series
+        .iter()
+        .map(|(labels, value)| (labels.as_slice(), *value))
+        .collect();
+    rig.write("container_cpu_usage_seconds_total", &refs).await;
+    let memory: Vec<(&[(&str, &str)], f64)> = cpu_series
+        .iter()
+        .map(|(labels, _)| (labels.as_slice(), 200.0 * 1048576.0))
+        .collect();
+    rig.write("container_memory_working_set_bytes", &memory)
+        .await;
+}
+
+#[tokio::test]
+async fn cpu_utilization_from_the_stores_counters_scales_up_at_the_first_tick() {
+    let yaml = r#"
+metrics_source: {query_url: STORE_URL, max_age: 10s, rate_window: 5s}
+policies:
+  - name: web
+    namespace: shop
+    hpa:
+      scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+      minReplicas: 2
+      maxReplicas: 20
+      metrics:
+        - type: Resource
+          resource: {name: cpu, target: {type: Utilization, averageUtilization: 50}}
+"#;
+    let mut rig = Rig::start(yaml).await;
+    rig.cluster
+        .add_running_workload(workload("web"), template("web", 500), 2);
+    let mut runner = HpaRunner::new(rig.policy(0));
+    let mut counters = std::collections::BTreeMap::new();
+    // 0.5 cores over two pods requesting 500m each: 50 %, on target. The first tick has
+    // one counter sample, no rate yet: the metric is invalid and the replicas hold.
+    for second in 0..10 {
+        rig.clock.advance_ms(1_000);
+        write_usage(&rig, "web", 0.5, &mut counters).await;
+        let outcome = runner.tick(&rig.ctx).await;
+        let expected = if second == 0 {
+            TickOutcome::Held
+        } else {
+            TickOutcome::Ok { changed: false }
+        };
+        assert_eq!(outcome, expected, "second {second}");
+    }
+    // The load steps to 2.5 cores: the first tick sees the step inside its 5 s rate
+    // window and scales up; within a few ticks the workload is at the 10 replicas the
+    // full load needs (2.5 cores / 250m per replica at 50 %), and stays there.
+    rig.clock.advance_ms(1_000);
+    write_usage(&rig, "web", 2.5, &mut counters).await;
+    runner.tick(&rig.ctx).await;
+    let first = rig.cluster.replicas(&workload("web")).unwrap();
+    assert!(first > 2, "scaled up at the first tick: {first}");
+    for _ in 0..30 {
+        rig.clock.advance_ms(1_000);
+        write_usage(&rig, "web", 2.5, &mut counters).await;
+        runner.tick(&rig.ctx).await;
+    }
+    let settled = rig.cluster.replicas(&workload("web")).unwrap();
+    assert_eq!(
+        settled,
+        10,
+        "history: {:?}",
+        rig.cluster.history(&workload("web"))
+    );
+    let logged = rig.ctx.decisions.entries(0, 10, None);
+    assert_eq!(
+        logged[0].kind,
+        DecisionKind::HeldBySourceFailure,
+        "the first tick had no rate"
+    );
+    let first_scale = logged
+        .iter()
+        .find(|entry| entry.kind == DecisionKind::Scale)
+        .unwrap();
+    let calculation = &first_scale.explanation["decision"]["metrics"][0]["calculation"];
+    assert!(
+        calculation["utilization"].as_i64().unwrap() > 50,
+        "{calculation}"
+    );
+}
+
+#[tokio::test]
+async fn vpa_recommendations_are_published_from_the_stores_usage() {
+    let yaml = r#"
+metrics_source: {query_url: STORE_URL, max_age: 10s}
+policies:
+  - name: web-vpa
+    namespace: shop
+    vpa:
+      targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+      resourcePolicy:
+        containerPolicies:
+          - {containerName: "*", maxAllowed: {memory: 1Gi}}
+"#;
+    let mut rig = Rig::start(yaml).await;
+    rig.cluster
+        .add_running_workload(workload("web"), template("web", 500), 2);
+    let policy = rig.policy(0);
+    let mut runner = tachyscale_scaler_service::vpa_runner::VpaRunner::new(policy).unwrap();
+    let mut counters = std::collections::BTreeMap::new();
+    for _ in 0..120 {
+        rig.clock.advance_ms(1_000);
+        write_usage(&rig, "web", 0.6, &mut counters).await;
+        runner.tick(&rig.ctx).await;
+    }
+    let published = rig
+        .ctx
+        .recommendations
+        .read()
+        .get("web-vpa")
+        .cloned()
+        .unwrap();
+    let app = &published["recommendation"]["containerRecommendations"][0];
+    assert_eq!(app["containerName"], "app");
+    let cpu_milli: i64 = app["target"]["cpu"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches('m')
+        .parse()
+        .unwrap();
+    let memory: i64 = app["target"]["memory"].as_str().unwrap().parse().unwrap();
+    // 0.3 cores per pod: the 90th percentile bucket's upper edge plus 15 %.
+    assert!((300..=400).contains(&cpu_milli), "{app}");
+    assert!((200 << 20..=300 << 20).contains(&memory), "{app}");
+    let metrics = rig.ctx.metrics.render();
+    assert!(metrics.contains(r#"tachyscale_scaler_vpa_recommendation{bound="target",container="app",policy="web-vpa",resource="cpu"}"#), "{metrics}");
+    let logged = rig.ctx.decisions.entries(0, 1000, Some("web-vpa"));
+    assert!(
+        !logged.is_empty()
+            && logged
+                .iter()
+                .all(|entry| entry.kind == DecisionKind::Recommendation)
+    );
+}

@@ -5,7 +5,7 @@
 //! The input keeps `params` and `nodes` as raw JSON and reads them with the path-aware
 //! decoders of [`super::params`] and [`super::cluster`], so an error names the exact field
 //! (`params.linear.min`, `nodes.items[3].status.allocatable.cpu`). The shapes are described
-//! in `src/cpa/README-explain.md`.
+//! in the project README (section "tachyscale explain").
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -3,7 +3,7 @@
 //! document a user can write by hand or paste from `kubectl`: the HPA `spec`, the scale,
 //! trimmed Pod objects, the metric values, the controller's memory and the time.
 //!
-//! The schema is described in `README-explain.md` next to this file; the examples in
+//! The schema is described in the project README (section "tachyscale explain"); the examples in
 //! `examples/explain/` at the repository root are run by the tests.
 //!
 //! Pods are read leniently (unknown fields are skipped) so `kubectl get pods -o json` items

@@ -27,7 +27,7 @@
 //! 4. After the scale update succeeded: [`record_rescale`], which feeds the behavior rate
 //!    limits of later syncs.
 //!
-//! [`explain()`] wraps these steps for one JSON document (see `README-explain.md`).
+//! [`explain()`] wraps these steps for one JSON document (schema in the project README).
 //!
 //! Module map: [`spec`] (API types), [`validate`] (API validation), [`settings`] (defaults
 //! and controller options), [`observations`] (what the caller fetched), [`pods`] (pod

@@ -1,7 +1,7 @@
 //! The input of `explain` for a VPA ([`VpaExplainInput`]) and its expansion into the
 //! time-ordered events that are replayed.
 //!
-//! Users write these documents by hand (see `examples/explain/` and `README-explain.md`),
+//! Users write these documents by hand (see `examples/explain/` and the project README),
 //! so they are strict (`deny_unknown_fields`) and bounded ([`MAX_EXPLAIN_SAMPLES`]).
 //! Samples may be given one by one or as a series (`count` samples `intervalSeconds`
 //! apart), so a day of history fits in a few lines. Quantities are read like the
