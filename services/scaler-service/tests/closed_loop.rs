@@ -413,3 +413,26 @@ policies:
                 .all(|entry| entry.kind == DecisionKind::Recommendation)
     );
 }
+
+#[tokio::test]
+async fn the_in_process_store_gives_the_same_decisions_as_its_query_api() {
+    let mut rig = Rig::start(QUEUE_POLICY).await;
+    rig.ctx.sources.query = Some(std::sync::Arc::new(
+        tachyscale_scaler_service::fetch::InProcessStore::new(rig.store.state.clone()),
+    ));
+    rig.cluster
+        .add_running_workload(workload("web"), template("web", 500), 2);
+    let mut runner = HpaRunner::new(rig.policy(0));
+    for _ in 0..5 {
+        assert_eq!(second(&rig, &mut runner, Some(20.0)).await.0, 2);
+    }
+    assert_eq!(second(&rig, &mut runner, Some(100.0)).await.0, 6);
+    for _ in 0..16 {
+        second(&rig, &mut runner, Some(100.0)).await;
+    }
+    assert_eq!(rig.cluster.replicas(&workload("web")), Some(10));
+    // Stale data holds through the in-process path too.
+    for _ in 0..120 {
+        assert_eq!(second(&rig, &mut runner, None).await.0, 10);
+    }
+}

@@ -6,6 +6,7 @@
 //! read as an invalid metric (which by the HPA's rules can never cause a scale-down).
 
 pub mod aws;
+pub mod in_process;
 pub mod prometheus_api;
 
 use std::time::Duration;
@@ -15,6 +16,7 @@ use async_trait::async_trait;
 use crate::triggers::{Trigger, TriggerReading};
 
 pub use aws::{AwsClients, AwsSettings};
+pub use in_process::InProcessStore;
 pub use prometheus_api::{InstantValue, PrometheusApi};
 
 /// Why a read failed.
