@@ -3,7 +3,10 @@
 //! - **Scale**: the `scale` subresource of whatever `scaleTargetRef` names, as the HPA
 //!   controller does, so Deployments, StatefulSets, ReplicaSets and custom resources with
 //!   a scale subresource all work. The common `apps/v1` kinds are mapped directly; other
-//!   kinds are resolved once through API discovery and cached. Writes are a merge patch of
+//!   kinds are resolved once through API discovery and cached. A discovered kind without a
+//!   `scale` subresource is [`ClusterError::NoScaleSubresource`] (not cached, so a CRD that
+//!   gains one is picked up), and a kind its group does not serve is
+//!   [`ClusterError::NotFound`], like a missing group or object. Writes are a merge patch of
 //!   `spec.replicas` only.
 //! - **Pods and nodes**: one cluster-wide watch each (`kube::runtime` reflector), with
 //!   managed fields and annotations dropped to keep the cache small. Reads filter the cache,
@@ -73,10 +76,23 @@ impl KubeCluster {
         let resource = match well_known_plural(group, &target.kind) {
             Some(plural) => ApiResource::from_gvk_with_plural(&gvk, plural),
             None => {
-                kube::discovery::pinned_kind(&self.client, &gvk)
+                let (resource, capabilities) = kube::discovery::pinned_kind(&self.client, &gvk)
                     .await
-                    .map_err(|source| api_error(target, "discover the workload kind", source))?
-                    .0
+                    .map_err(|source| api_error(target, "discover the workload kind", source))?;
+                // Without this check the scale request of such a kind gets a 404, which
+                // reads as a missing object rather than a kind that cannot be scaled.
+                if !capabilities
+                    .subresources
+                    .iter()
+                    .any(|(subresource, _)| subresource.plural == "scale")
+                {
+                    return Err(ClusterError::NoScaleSubresource {
+                        kind: target.kind.clone(),
+                        namespace: target.namespace.clone(),
+                        name: target.name.clone(),
+                    });
+                }
+                resource
             }
         };
         self.resources.lock().insert(key, resource.clone());
@@ -139,6 +155,8 @@ fn well_known_plural(group: &str, kind: &str) -> Option<&'static str> {
     }
 }
 
+/// A failed request about `target`: a `404` (missing object, or a group the API server does
+/// not serve) and a kind its group does not list are all "not found".
 fn api_error(target: &WorkloadRef, operation: &'static str, source: kube::Error) -> ClusterError {
     match &source {
         kube::Error::Api(status) if status.is_not_found() => ClusterError::NotFound {
@@ -146,6 +164,13 @@ fn api_error(target: &WorkloadRef, operation: &'static str, source: kube::Error)
             namespace: target.namespace.clone(),
             name: target.name.clone(),
         },
+        kube::Error::Discovery(kube::error::DiscoveryError::MissingKind(_)) => {
+            ClusterError::NotFound {
+                kind: target.kind.clone(),
+                namespace: target.namespace.clone(),
+                name: target.name.clone(),
+            }
+        }
         _ => ClusterError::Api { operation, source },
     }
 }

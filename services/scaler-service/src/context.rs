@@ -10,6 +10,7 @@ use tachyscale_kubeformat::quantity::Quantity;
 
 use crate::decision_log::{DecisionEntry, DecisionKind, DecisionLog};
 use crate::fetch::{FetchError, InstantValue, Sources};
+use crate::hpa_runner::TickOutcome;
 use crate::metrics::ScalerMetrics;
 
 pub struct Context {
@@ -44,6 +45,41 @@ impl Context {
                 .inc();
         }
         result
+    }
+
+    /// Runs one tick of a policy, timing it and counting its outcome.
+    pub async fn observe_tick(
+        &self,
+        engine: &'static str,
+        policy: &str,
+        tick: impl std::future::Future<Output = TickOutcome>,
+    ) -> TickOutcome {
+        let started = std::time::Instant::now();
+        let outcome = tick.await;
+        self.metrics
+            .decision_duration
+            .with_label_values(&[engine])
+            .observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .ticks
+            .with_label_values(&[engine, outcome.label()])
+            .inc();
+        if let TickOutcome::Error(message) = &outcome {
+            tracing::warn!(policy, engine, error = %message, "tick failed");
+        }
+        outcome
+    }
+
+    /// The `current_replicas` / `desired_replicas` gauges of a policy.
+    pub fn set_replica_gauges(&self, policy: &str, current: i32, desired: i32) {
+        self.metrics
+            .current_replicas
+            .with_label_values(&[policy])
+            .set(i64::from(current));
+        self.metrics
+            .desired_replicas
+            .with_label_values(&[policy])
+            .set(i64::from(desired));
     }
 
     /// Records a decision and counts a dropped entry.

@@ -4,14 +4,13 @@
 //! policy period.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use serde_json::json;
 use tachyscale_scaler::cpa::{self, ClusterStatus, CpaNode};
 
+use crate::apply::{apply, Applied, Change};
 use crate::config::{Policy, PolicyKind};
 use crate::context::Context;
-use crate::decision_log::DecisionKind;
 use crate::hpa_runner::TickOutcome;
 
 pub struct CpaRunner {
@@ -24,20 +23,8 @@ impl CpaRunner {
     }
 
     pub async fn tick(&mut self, ctx: &Context) -> TickOutcome {
-        let started = Instant::now();
-        let outcome = self.run(ctx).await;
-        ctx.metrics
-            .decision_duration
-            .with_label_values(&["cpa"])
-            .observe(started.elapsed().as_secs_f64());
-        ctx.metrics
-            .ticks
-            .with_label_values(&["cpa", outcome.label()])
-            .inc();
-        if let TickOutcome::Error(message) = &outcome {
-            tracing::warn!(policy = %self.policy.name, error = %message, "cpa tick failed");
-        }
-        outcome
+        let policy = Arc::clone(&self.policy);
+        ctx.observe_tick("cpa", &policy.name, self.run(ctx)).await
     }
 
     async fn run(&mut self, ctx: &Context) -> TickOutcome {
@@ -72,86 +59,26 @@ impl CpaRunner {
         };
         let current = scale.spec_replicas;
         let desired = decision.replicas;
-        ctx.metrics
-            .current_replicas
-            .with_label_values(&[policy.name.as_str()])
-            .set(i64::from(current));
-        ctx.metrics
-            .desired_replicas
-            .with_label_values(&[policy.name.as_str()])
-            .set(i64::from(desired));
+        ctx.set_replica_gauges(&policy.name, current, desired);
         if desired == current {
             return TickOutcome::Ok { changed: false };
         }
-        let target = cpa_policy.target.to_string();
-        let explanation = json!({ "clusterStatus": status, "decision": decision });
-        let reason = format!(
-            "{} nodes, {} cores → {desired} replicas",
-            decision.nodes, decision.cores
-        );
-        let direction = if desired > current { "up" } else { "down" };
-        if policy.dry_run {
-            ctx.metrics
-                .scale_changes
-                .with_label_values(&["cpa", direction, "false"])
-                .inc();
-            ctx.record(ctx.entry(
-                &policy.name,
-                "cpa",
-                DecisionKind::Scale,
-                target,
-                Some(current),
-                Some(desired),
-                false,
-                true,
-                reason,
-                explanation,
-                now_ms,
-            ));
-            return TickOutcome::Ok { changed: true };
-        }
-        match ctx.cluster.set_replicas(&cpa_policy.target, desired).await {
-            Ok(()) => {
-                ctx.metrics
-                    .scale_changes
-                    .with_label_values(&["cpa", direction, "true"])
-                    .inc();
-                ctx.record(ctx.entry(
-                    &policy.name,
-                    "cpa",
-                    DecisionKind::Scale,
-                    target,
-                    Some(current),
-                    Some(desired),
-                    true,
-                    false,
-                    reason,
-                    explanation,
-                    now_ms,
-                ));
-                TickOutcome::Ok { changed: true }
-            }
-            Err(err) => {
-                ctx.metrics
-                    .apply_errors
-                    .with_label_values(&[err.reason()])
-                    .inc();
-                let message = format!("cannot set {target} to {desired} replicas: {err}");
-                ctx.record(ctx.entry(
-                    &policy.name,
-                    "cpa",
-                    DecisionKind::WriteFailed,
-                    target,
-                    Some(current),
-                    Some(desired),
-                    false,
-                    false,
-                    message.clone(),
-                    explanation,
-                    now_ms,
-                ));
-                TickOutcome::Error(message)
-            }
+        let change = Change {
+            policy: &policy,
+            engine: "cpa",
+            target: &cpa_policy.target,
+            current,
+            desired,
+            reason: format!(
+                "{} nodes, {} cores → {desired} replicas",
+                decision.nodes, decision.cores
+            ),
+            explanation: json!({ "clusterStatus": status, "decision": decision }),
+            now_ms,
+        };
+        match apply(ctx, change).await {
+            Applied::DryRun | Applied::Written => TickOutcome::Ok { changed: true },
+            Applied::Failed(message) => TickOutcome::Error(message),
         }
     }
 }

@@ -11,7 +11,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 use futures_util::future::join_all;
 use serde_json::json;
@@ -23,6 +22,7 @@ use tachyscale_scaler::hpa::{
 };
 use tachyscale_scaler::schedule;
 
+use crate::apply::{apply, Applied, Change};
 use crate::config::{HpaPolicy, Policy, PolicyKind};
 use crate::context::{milli_of_value, Context};
 use crate::decision_log::DecisionKind;
@@ -71,20 +71,8 @@ impl HpaRunner {
     }
 
     pub async fn tick(&mut self, ctx: &Context) -> TickOutcome {
-        let started = Instant::now();
-        let outcome = self.run(ctx).await;
-        ctx.metrics
-            .decision_duration
-            .with_label_values(&["hpa"])
-            .observe(started.elapsed().as_secs_f64());
-        ctx.metrics
-            .ticks
-            .with_label_values(&["hpa", outcome.label()])
-            .inc();
-        if let TickOutcome::Error(message) = &outcome {
-            tracing::warn!(policy = %self.policy.name, error = %message, "hpa tick failed");
-        }
-        outcome
+        let policy = Arc::clone(&self.policy);
+        ctx.observe_tick("hpa", &policy.name, self.run(ctx)).await
     }
 
     async fn run(&mut self, ctx: &Context) -> TickOutcome {
@@ -143,14 +131,7 @@ impl HpaRunner {
             }
         }
         let current = scale.spec_replicas;
-        ctx.metrics
-            .current_replicas
-            .with_label_values(&[policy.name.as_str()])
-            .set(i64::from(current));
-        ctx.metrics
-            .desired_replicas
-            .with_label_values(&[policy.name.as_str()])
-            .set(i64::from(desired));
+        ctx.set_replica_gauges(&policy.name, current, desired);
         let explanation = json!({
             "decision": decision,
             "observations": observations,
@@ -202,70 +183,23 @@ impl HpaRunner {
         } else {
             format!("{:?}: {}", decision.reason, decision.message)
         };
-        let direction = if desired > current { "up" } else { "down" };
-        if policy.dry_run {
-            ctx.metrics
-                .scale_changes
-                .with_label_values(&["hpa", direction, "false"])
-                .inc();
-            ctx.record(ctx.entry(
-                &policy.name,
-                "hpa",
-                DecisionKind::Scale,
-                target,
-                Some(current),
-                Some(desired),
-                false,
-                true,
-                reason,
-                explanation,
-                now_ms,
-            ));
-            return TickOutcome::Ok { changed: true };
-        }
-        match ctx.cluster.set_replicas(&hpa.target, desired).await {
-            Ok(()) => {
+        let change = Change {
+            policy: &policy,
+            engine: "hpa",
+            target: &hpa.target,
+            current,
+            desired,
+            reason,
+            explanation,
+            now_ms,
+        };
+        match apply(ctx, change).await {
+            Applied::DryRun => TickOutcome::Ok { changed: true },
+            Applied::Written => {
                 hpa::record_rescale(&hpa.settings, &mut self.state, current, desired, now_ms);
-                ctx.metrics
-                    .scale_changes
-                    .with_label_values(&["hpa", direction, "true"])
-                    .inc();
-                ctx.record(ctx.entry(
-                    &policy.name,
-                    "hpa",
-                    DecisionKind::Scale,
-                    target,
-                    Some(current),
-                    Some(desired),
-                    true,
-                    false,
-                    reason,
-                    explanation,
-                    now_ms,
-                ));
                 TickOutcome::Ok { changed: true }
             }
-            Err(err) => {
-                ctx.metrics
-                    .apply_errors
-                    .with_label_values(&[err.reason()])
-                    .inc();
-                let message = format!("cannot set {target} to {desired} replicas: {err}");
-                ctx.record(ctx.entry(
-                    &policy.name,
-                    "hpa",
-                    DecisionKind::WriteFailed,
-                    target,
-                    Some(current),
-                    Some(desired),
-                    false,
-                    false,
-                    message.clone(),
-                    explanation,
-                    now_ms,
-                ));
-                TickOutcome::Error(message)
-            }
+            Applied::Failed(message) => TickOutcome::Error(message),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! - [`fetch`]: the clients the triggers fetch through (AWS SDK clients from the standard
 //!   configuration chain with an overridable endpoint, the Prometheus query API).
 
+pub mod apply;
 pub mod config;
 pub mod context;
 pub mod cpa_runner;

@@ -11,7 +11,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 use serde_json::json;
 use tachyscale_scaler::vpa::{
@@ -59,20 +58,8 @@ impl VpaRunner {
     }
 
     pub async fn tick(&mut self, ctx: &Context) -> TickOutcome {
-        let started = Instant::now();
-        let outcome = self.run(ctx).await;
-        ctx.metrics
-            .decision_duration
-            .with_label_values(&["vpa"])
-            .observe(started.elapsed().as_secs_f64());
-        ctx.metrics
-            .ticks
-            .with_label_values(&["vpa", outcome.label()])
-            .inc();
-        if let TickOutcome::Error(message) = &outcome {
-            tracing::warn!(policy = %self.policy.name, error = %message, "vpa tick failed");
-        }
-        outcome
+        let policy = Arc::clone(&self.policy);
+        ctx.observe_tick("vpa", &policy.name, self.run(ctx)).await
     }
 
     async fn run(&mut self, ctx: &Context) -> TickOutcome {

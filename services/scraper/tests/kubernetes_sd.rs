@@ -15,19 +15,17 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "support/fake_apiserver.rs"]
-mod fake_apiserver;
 mod support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use fake_apiserver::{FakeApiServer, Kind};
 use serde_json::{json, Value};
 use support::*;
 use tachyscale_scraper::config::RawScraperConfig;
 use tachyscale_scraper::discovery::LabelMap;
 use tachyscale_scraper::ScraperSettings;
+use tachyscale_testkit::fake_apiserver::{FakeApiServer, Kind};
 use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(15);

@@ -1,12 +1,15 @@
 //! Helpers for integration tests that talk to real servers on loopback: a real Prometheus
 //! 2.42 and a real `prometheus-node-exporter` (Debian packages, installed by
-//! `scripts/test-all`), free ports, polling with a timeout, and Prometheus API clients.
+//! `scripts/test-all`), a fake Kubernetes API server ([`fake_apiserver`], since no real one
+//! runs on the test machines), free ports, polling with a timeout, and Prometheus API
+//! clients.
 //!
 //! A missing binary fails the test instead of skipping it: a test that silently does not
 //! run would pass for the wrong reason.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod certs;
+pub mod fake_apiserver;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
