@@ -19,38 +19,6 @@ use tokio_util::sync::CancellationToken;
 
 use support::{template, workload};
 
-async fn write_gauge(store: &StoreHandle, name: &str, labels: &[(&str, &str)], value: f64) {
-    let mut all: Vec<(&str, &str)> = vec![("__name__", name)];
-    all.extend_from_slice(labels);
-    all.sort();
-    let series = tachyscale_proto::prometheus::TimeSeries {
-        labels: all
-            .into_iter()
-            .map(|(n, v)| tachyscale_proto::prometheus::Label {
-                name: n.into(),
-                value: v.into(),
-            })
-            .collect(),
-        samples: vec![tachyscale_proto::prometheus::Sample {
-            value,
-            timestamp: SystemClock.now_ms(),
-        }],
-    };
-    let body =
-        tachyscale_proto::remote_write::encode(&tachyscale_proto::prometheus::WriteRequest {
-            timeseries: vec![series],
-        });
-    let response = http()
-        .post(store.url("/api/v1/write"))
-        .header("Content-Encoding", "snappy")
-        .header("Content-Type", "application/x-protobuf")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policies_tick_every_second_and_the_http_surface_shows_them() {
     let store = StoreHandle::start(Default::default()).await;
@@ -110,7 +78,13 @@ policies:
         let store = &store;
         let cluster = cluster.clone();
         async move {
-            write_gauge(store, "jobs_waiting", &[("namespace", "shop")], 50.0).await;
+            support::write_samples(
+                store,
+                "jobs_waiting",
+                &[(&[("namespace", "shop")], 50.0)],
+                SystemClock.now_ms(),
+            )
+            .await;
             cluster.replicas(&workload("web")) == Some(5)
         }
     })
@@ -127,14 +101,7 @@ policies:
 
     let ready = http().get(format!("{base}/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
-    let metrics = http()
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = tachyscale_testkit::get_text(&format!("{base}/metrics")).await;
     assert!(
         metrics.contains("tachyscale_scaler_desired_replicas{policy=\"dns\"} 3"),
         "{metrics}"

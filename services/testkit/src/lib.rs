@@ -10,6 +10,7 @@
 
 pub mod certs;
 pub mod fake_apiserver;
+pub mod remote_write;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -227,6 +228,11 @@ impl MotoProcess {
     pub fn log(&self) -> String {
         self.0.log()
     }
+}
+
+/// GETs a URL and returns its body as text (a `/metrics` page, say).
+pub async fn get_text(url: &str) -> String {
+    http().get(url).send().await.unwrap().text().await.unwrap()
 }
 
 /// GETs a Prometheus-compatible API endpoint; returns the parsed JSON body.

@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use tachyscale_cluster::simulated::{SimulatedCluster, WorkloadTemplate};
 use tachyscale_cluster::{ContainerInfo, ManualClock, WorkloadRef};
-use tachyscale_proto::prometheus::{Label, Sample, TimeSeries, WriteRequest};
+use tachyscale_proto::prometheus::WriteRequest;
 use tachyscale_scaler_service::config::{Policy, ScalerSettings};
 use tachyscale_scaler_service::context::Context;
 use tachyscale_scaler_service::decision_log::DecisionLog;
 use tachyscale_scaler_service::fetch::{PrometheusApi, Sources};
 use tachyscale_scaler_service::metrics::ScalerMetrics;
+use tachyscale_testkit::remote_write::{one_sample, remote_write};
 pub use tachyscale_testkit::StoreHandle;
 
 /// A fixed start for the manual clock, near the real time so the store keeps the samples.
@@ -101,42 +102,27 @@ impl Rig {
 
     /// Remote-writes one sample per `(labels, value)` of `name` at the clock's time.
     pub async fn write(&self, name: &str, series: &[(&[(&str, &str)], f64)]) {
-        let ts_ms = self.clock_now();
-        let timeseries = series
-            .iter()
-            .map(|(labels, value)| {
-                let mut all: Vec<(&str, &str)> = vec![("__name__", name)];
-                all.extend_from_slice(labels);
-                all.sort();
-                TimeSeries {
-                    labels: all
-                        .into_iter()
-                        .map(|(n, v)| Label {
-                            name: n.into(),
-                            value: v.into(),
-                        })
-                        .collect(),
-                    samples: vec![Sample {
-                        value: *value,
-                        timestamp: ts_ms,
-                    }],
-                }
-            })
-            .collect();
-        let body = tachyscale_proto::remote_write::encode(&WriteRequest { timeseries });
-        let response = tachyscale_testkit::http()
-            .post(self.store.url("/api/v1/write"))
-            .header("Content-Encoding", "snappy")
-            .header("Content-Type", "application/x-protobuf")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_success(), "{}", response.status());
+        write_samples(&self.store, name, series, self.clock_now()).await;
     }
 
     pub fn clock_now(&self) -> i64 {
         use tachyscale_cluster::Clock as _;
         self.clock.now_ms()
     }
+}
+
+/// Remote-writes one sample per `(labels, value)` of `name` at `ts_ms` into the store.
+pub async fn write_samples(
+    store: &StoreHandle,
+    name: &str,
+    series: &[(&[(&str, &str)], f64)],
+    ts_ms: i64,
+) {
+    let timeseries = series
+        .iter()
+        .map(|(labels, value)| one_sample(name, labels, *value, ts_ms))
+        .collect();
+    let (status, body) =
+        remote_write(&store.url("/api/v1/write"), &WriteRequest { timeseries }).await;
+    assert!((200..300).contains(&status), "{status}: {body}");
 }

@@ -192,14 +192,7 @@ impl ScraperHandle {
 
     /// The value of the first line of this scraper's `/metrics` starting with `prefix`.
     pub async fn metric(&self, prefix: &str) -> f64 {
-        let text = http()
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = tachyscale_testkit::get_text(&self.url("/metrics")).await;
         tachyscale_testkit::exposition_value(&text, prefix).unwrap_or(0.0)
     }
 
