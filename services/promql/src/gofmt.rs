@@ -5,7 +5,7 @@
 //! Rust prints `1000000`; `strconv.Quote` escapes differently from Rust's `{:?}`. The parser,
 //! the printer and error messages use these so text round-trips the way Prometheus' does.
 
-use crate::gomath::ldexp;
+use tachyscale_gomath::ldexp;
 
 /// Go `strconv.ParseFloat(s, 64)` success cases: decimal and hex-float syntax, `inf`,
 /// `infinity` and `nan` in any case, and no result at all where Go reports a range error.

@@ -8,8 +8,8 @@
 //! Module map: `lexer` → `parser` (type-checks as it builds) → [`ast`] (with `Display` back
 //! to PromQL); `eval` compiles the tree into a plan that selects each selector's data once,
 //! then evaluates it step by step (`eval::selectors`, `functions`, `histogram`, `aggregate`,
-//! `binary`, with label grouping in `eval::labels`). `gomath`/`gofmt` hold the Go float and
-//! text semantics Prometheus inherits.
+//! `binary`, with label grouping in `eval::labels`). `gofmt` holds the Go text formats and
+//! [`tachyscale_gomath`] the Go float arithmetic Prometheus inherits.
 //!
 //! Not supported, each rejected by [`parse`] with "... is not supported": subqueries, the `@`
 //! modifier, `group_left`/`group_right`, the `stddev`, `stdvar`, `group` and `count_values`
@@ -27,7 +27,6 @@ mod catalog;
 mod error;
 mod eval;
 mod gofmt;
-mod gomath;
 mod lexer;
 mod parser;
 #[cfg(test)]

@@ -40,6 +40,7 @@ pub struct RawScalerConfig {
     pub cluster: RawCluster,
     pub controller: RawController,
     pub decision_log: RawDecisionLog,
+    pub vpa_checkpoints: RawVpaCheckpoints,
     pub policies: Vec<RawPolicy>,
 }
 
@@ -53,6 +54,7 @@ impl Default for RawScalerConfig {
             cluster: RawCluster::default(),
             controller: RawController::default(),
             decision_log: RawDecisionLog::default(),
+            vpa_checkpoints: RawVpaCheckpoints::default(),
             policies: Vec::new(),
         }
     }
@@ -174,6 +176,27 @@ impl Default for RawDecisionLog {
     }
 }
 
+/// Where VPA histories are imported from and saved to (`VerticalPodAutoscalerCheckpoint`
+/// v3 JSON files).
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawVpaCheckpoints {
+    /// Directory of checkpoint files; absent = histories live in memory only.
+    pub directory: Option<PathBuf>,
+    /// How often each VPA policy saves its checkpoints.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+impl Default for RawVpaCheckpoints {
+    fn default() -> Self {
+        RawVpaCheckpoints {
+            directory: None,
+            interval: Duration::from_secs(60),
+        }
+    }
+}
+
 /// One policy: exactly one of `hpa`, `vpa`, `cpa`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -225,6 +248,8 @@ pub struct ScalerSettings {
     pub hpa_options: HpaOptions,
     pub max_concurrent_ticks: usize,
     pub decision_log_capacity: usize,
+    pub vpa_checkpoint_dir: Option<PathBuf>,
+    pub vpa_checkpoint_interval: Duration,
     pub policies: Vec<Policy>,
 }
 
@@ -436,6 +461,12 @@ impl TryFrom<RawScalerConfig> for ScalerSettings {
         }
         at_least("aws.max_attempts", raw.aws.max_attempts, 1)?;
         at_least("decision_log.capacity", raw.decision_log.capacity, 1)?;
+        if raw.vpa_checkpoints.interval < Duration::from_secs(1) {
+            return Err(FieldError::new(
+                "vpa_checkpoints.interval",
+                "must be at least 1s",
+            ));
+        }
         at_least(
             "controller.max_concurrent_ticks",
             raw.controller.max_concurrent_ticks,
@@ -472,6 +503,8 @@ impl TryFrom<RawScalerConfig> for ScalerSettings {
             hpa_options: options,
             max_concurrent_ticks: raw.controller.max_concurrent_ticks,
             decision_log_capacity: raw.decision_log.capacity,
+            vpa_checkpoint_dir: raw.vpa_checkpoints.directory,
+            vpa_checkpoint_interval: raw.vpa_checkpoints.interval,
             policies,
         })
     }

@@ -7,6 +7,7 @@
 //!   configuration chain with an overridable endpoint, the Prometheus query API).
 
 pub mod apply;
+pub mod checkpoints;
 pub mod config;
 pub mod context;
 pub mod cpa_runner;

@@ -28,6 +28,9 @@ use tachyscale_scaler::hpa::{CrossVersionObjectReference, LabelSelector};
 pub const CPU_COUNTER: &str = "container_cpu_usage_seconds_total";
 /// The gauge read for `memory` Resource metrics.
 pub const MEMORY_GAUGE: &str = "container_memory_working_set_bytes";
+/// The per-container OOM-kill counter the VPA reads (the node agent's `memory.events`
+/// `oom_kill`, cAdvisor's name).
+pub const OOM_COUNTER: &str = "container_oom_events_total";
 
 /// Go-style double-quoted string for a PromQL label value.
 fn quote(value: &str) -> String {

@@ -22,6 +22,7 @@ use tokio::sync::Semaphore;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
+use crate::checkpoints::read_directory;
 use crate::config::{Policy, PolicyKind, ScalerSettings};
 use crate::context::Context;
 use crate::cpa_runner::CpaRunner;
@@ -31,7 +32,8 @@ use crate::hpa_runner::{HpaRunner, TickOutcome};
 use crate::http::{router, HttpState};
 use crate::metrics::ScalerMetrics;
 use crate::triggers::Trigger;
-use crate::vpa_runner::VpaRunner;
+use crate::vpa_runner::{CheckpointSettings, VpaRunner};
+use tachyscale_scaler::vpa::VpaCheckpoint;
 
 /// One policy's runner.
 pub enum Runner {
@@ -41,13 +43,35 @@ pub enum Runner {
 }
 
 impl Runner {
-    pub fn new(policy: Arc<Policy>) -> anyhow::Result<Runner> {
+    /// The runner of a policy; VPA runners import `checkpoints` of their VPA and save
+    /// theirs when `checkpoint_settings` is set.
+    pub fn new(
+        policy: Arc<Policy>,
+        checkpoint_settings: Option<&CheckpointSettings>,
+        checkpoints: &[VpaCheckpoint],
+        now_ms: i64,
+    ) -> anyhow::Result<Runner> {
         Ok(match &policy.kind {
             PolicyKind::Hpa(_) => Runner::Hpa(HpaRunner::new(policy)),
-            PolicyKind::Vpa(_) => Runner::Vpa(Box::new(
-                VpaRunner::new(Arc::clone(&policy))
-                    .with_context(|| format!("policy {}", policy.name))?,
-            )),
+            PolicyKind::Vpa(_) => {
+                let runner = VpaRunner::new(Arc::clone(&policy))
+                    .with_context(|| format!("policy {}", policy.name))?;
+                let runner = match checkpoint_settings {
+                    Some(settings) => {
+                        let (runner, loaded, refused) =
+                            runner.with_checkpoints(settings.clone(), checkpoints, now_ms);
+                        for err in &refused {
+                            tracing::warn!(policy = %policy.name, error = %err, "VPA checkpoint refused");
+                        }
+                        if loaded > 0 {
+                            tracing::info!(policy = %policy.name, loaded, "VPA checkpoints imported");
+                        }
+                        runner
+                    }
+                    None => runner,
+                };
+                Runner::Vpa(Box::new(runner))
+            }
             PolicyKind::Cpa(_) => Runner::Cpa(CpaRunner::new(policy)),
         })
     }
@@ -143,6 +167,26 @@ impl Scaler {
             rate_window: self.settings.rate_window,
             max_age: self.settings.max_age,
         });
+        let checkpoint_settings =
+            self.settings
+                .vpa_checkpoint_dir
+                .as_ref()
+                .map(|directory| CheckpointSettings {
+                    directory: directory.clone(),
+                    interval_ms: i64::try_from(self.settings.vpa_checkpoint_interval.as_millis())
+                        .unwrap_or(i64::MAX),
+                });
+        let checkpoints = match &checkpoint_settings {
+            Some(settings) => {
+                let (checkpoints, errors) = read_directory(&settings.directory);
+                for err in &errors {
+                    tracing::warn!(error = %err, "VPA checkpoint file skipped");
+                }
+                checkpoints
+            }
+            None => Vec::new(),
+        };
+        let now_ms = ctx.clock.now_ms();
         let policies: Vec<Arc<Policy>> = self.settings.policies.into_iter().map(Arc::new).collect();
         let total = policies.len();
         let first_ticks = Arc::new(AtomicUsize::new(0));
@@ -152,7 +196,12 @@ impl Scaler {
         let slots = Arc::new(Semaphore::new(self.settings.max_concurrent_ticks));
         let mut tasks = tokio::task::JoinSet::new();
         for policy in policies {
-            let mut runner = Runner::new(Arc::clone(&policy))?;
+            let mut runner = Runner::new(
+                Arc::clone(&policy),
+                checkpoint_settings.as_ref(),
+                &checkpoints,
+                now_ms,
+            )?;
             let ctx = Arc::clone(&ctx);
             let shutdown = shutdown.clone();
             let slots = Arc::clone(&slots);

@@ -9,20 +9,22 @@
 //! metrics-server; here every tick (1 s) adds one, so confidence grows with real samples,
 //! not with wall time alone.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::json;
 use tachyscale_scaler::vpa::{
-    CpuSample, MemorySample, RecommendedPodResources, Recommender, RecommenderConfig, SampleTarget,
-    VpaError,
+    CpuSample, MemorySample, OomEvent, RecommendedPodResources, Recommender, RecommenderConfig,
+    SampleTarget, VpaCheckpoint, VpaError,
 };
 
+use crate::checkpoints::write_all;
 use crate::config::{Policy, PolicyKind};
 use crate::context::Context;
 use crate::decision_log::DecisionKind;
 use crate::hpa_runner::TickOutcome;
-use crate::queries::{pod_regex, CPU_COUNTER, MEMORY_GAUGE};
+use crate::queries::{pod_regex, CPU_COUNTER, MEMORY_GAUGE, OOM_COUNTER};
 
 /// Aggregates without samples are dropped this often (in ticks), not every tick.
 const EXPIRE_EVERY_TICKS: u64 = 60;
@@ -32,6 +34,17 @@ pub struct VpaRunner {
     recommender: Recommender<String>,
     published: Option<RecommendedPodResources>,
     ticks: u64,
+    /// Last `container_oom_events_total` per (pod, container): an increase is an OOM kill.
+    oom_counts: HashMap<(String, String), f64>,
+    checkpoints: Option<CheckpointSettings>,
+    last_saved_ms: Option<i64>,
+}
+
+/// Where and how often a VPA policy saves its checkpoints.
+#[derive(Debug, Clone)]
+pub struct CheckpointSettings {
+    pub directory: PathBuf,
+    pub interval_ms: i64,
 }
 
 fn quote(value: &str) -> String {
@@ -49,7 +62,37 @@ impl VpaRunner {
             recommender,
             published: None,
             ticks: 0,
+            oom_counts: HashMap::new(),
+            checkpoints: None,
+            last_saved_ms: None,
         })
+    }
+
+    /// Seeds the histories from the checkpoints of this policy's VPA (same
+    /// `spec.vpaObjectName` and namespace) and saves checkpoints from now on. Returns how
+    /// many were loaded and the ones refused.
+    pub fn with_checkpoints(
+        mut self,
+        settings: CheckpointSettings,
+        imported: &[VpaCheckpoint],
+        now_ms: i64,
+    ) -> (VpaRunner, usize, Vec<VpaError>) {
+        let mut loaded = 0;
+        let mut refused = Vec::new();
+        for checkpoint in imported.iter().filter(|checkpoint| {
+            checkpoint.spec.vpa_object_name == self.policy.name
+                && checkpoint.metadata.namespace == self.policy.namespace
+        }) {
+            match self
+                .recommender
+                .load_checkpoint(self.policy.name.clone(), checkpoint, now_ms)
+            {
+                Ok(()) => loaded += 1,
+                Err(err) => refused.push(err),
+            }
+        }
+        self.checkpoints = Some(settings);
+        (self, loaded, refused)
     }
 
     /// The recommender, e.g. to save checkpoints.
@@ -60,6 +103,32 @@ impl VpaRunner {
     pub async fn tick(&mut self, ctx: &Context) -> TickOutcome {
         let policy = Arc::clone(&self.policy);
         ctx.observe_tick("vpa", &policy.name, self.run(ctx)).await
+    }
+
+    async fn save_checkpoints(&mut self, ctx: &Context, now_ms: i64) {
+        let Some(settings) = &self.checkpoints else {
+            return;
+        };
+        if self
+            .last_saved_ms
+            .is_some_and(|saved| now_ms - saved < settings.interval_ms)
+        {
+            return;
+        }
+        self.last_saved_ms = Some(now_ms);
+        let checkpoints = self.recommender.checkpoints(
+            self.policy.name.as_str(),
+            &self.policy.namespace,
+            &self.policy.name,
+            now_ms,
+        );
+        if let Err(err) = write_all(&settings.directory, &checkpoints).await {
+            ctx.metrics
+                .source_errors
+                .with_label_values(&["vpa-checkpoint", "io"])
+                .inc();
+            tracing::warn!(policy = %self.policy.name, directory = %settings.directory.display(), error = %err, "cannot save VPA checkpoints");
+        }
     }
 
     async fn run(&mut self, ctx: &Context) -> TickOutcome {
@@ -88,13 +157,15 @@ impl VpaRunner {
                 return TickOutcome::Error(format!("cannot list the pods of {}: {err}", vpa.target))
             }
         };
-        let requests: BTreeMap<(&str, &str), i64> = pods
+        // (cpu millicores, memory bytes) requested, per (pod, container).
+        let requests: BTreeMap<(&str, &str), (i64, i64)> = pods
             .iter()
             .flat_map(|pod| {
                 pod.containers.iter().map(move |container| {
+                    let request = |name: &str| container.requests.get(name).copied().unwrap_or(0);
                     (
                         (pod.name.as_str(), container.name.as_str()),
-                        container.requests.get("cpu").copied().unwrap_or(0),
+                        (request("cpu"), request("memory") / 1000),
                     )
                 })
             })
@@ -114,9 +185,14 @@ impl VpaRunner {
                 "sum by (pod, container) (last_over_time({MEMORY_GAUGE}{{{matchers}}}[{}ms]))",
                 ctx.max_age.as_millis()
             );
-            let (cpu, memory) = tokio::join!(
+            let oom_query = format!(
+                "sum by (pod, container) (last_over_time({OOM_COUNTER}{{{matchers}}}[{}ms]))",
+                ctx.max_age.as_millis()
+            );
+            let (cpu, memory, ooms) = tokio::join!(
                 ctx.query(&cpu_query, now_ms),
-                ctx.query(&memory_query, now_ms)
+                ctx.query(&memory_query, now_ms),
+                ctx.query(&oom_query, now_ms)
             );
             let cpu = match cpu {
                 Ok(values) => values,
@@ -135,10 +211,10 @@ impl VpaRunner {
                 if !value.value.is_finite() || value.value < 0.0 {
                     continue;
                 }
-                let request = requests
+                let (request, _) = requests
                     .get(&(pod.as_str(), container.as_str()))
                     .copied()
-                    .unwrap_or(0);
+                    .unwrap_or_default();
                 let _ = self.recommender.add_cpu_sample(
                     policy.name.as_str(),
                     SampleTarget { container, pod },
@@ -167,7 +243,33 @@ impl VpaRunner {
                     },
                 );
             }
+            // OOM kills are optional data: a failed read only skips them this tick.
+            for value in ooms.iter().flatten() {
+                let (Some(pod), Some(container)) =
+                    (value.labels.get("pod"), value.labels.get("container"))
+                else {
+                    continue;
+                };
+                let previous = self
+                    .oom_counts
+                    .insert((pod.clone(), container.clone()), value.value);
+                if previous.is_some_and(|previous| value.value > previous) {
+                    let (_, request_bytes) = requests
+                        .get(&(pod.as_str(), container.as_str()))
+                        .copied()
+                        .unwrap_or_default();
+                    let _ = self.recommender.record_oom(
+                        policy.name.as_str(),
+                        SampleTarget { container, pod },
+                        OomEvent {
+                            ts_ms: now_ms,
+                            request_bytes,
+                        },
+                    );
+                }
+            }
         }
+        self.save_checkpoints(ctx, now_ms).await;
         if self.ticks.is_multiple_of(EXPIRE_EVERY_TICKS) {
             self.recommender.expire(now_ms);
         }

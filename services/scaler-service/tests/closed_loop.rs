@@ -360,9 +360,7 @@ policies:
     );
 }
 
-#[tokio::test]
-async fn vpa_recommendations_are_published_from_the_stores_usage() {
-    let yaml = r#"
+const VPA_POLICY: &str = r#"
 metrics_source: {query_url: STORE_URL, max_age: 10s}
 policies:
   - name: web-vpa
@@ -373,15 +371,48 @@ policies:
         containerPolicies:
           - {containerName: "*", maxAllowed: {memory: 1Gi}}
 "#;
-    let mut rig = Rig::start(yaml).await;
+
+const MIB: i64 = 1 << 20;
+
+/// A web workload whose containers request 500m CPU and 256 MiB of memory.
+fn web_with_memory_request() -> tachyscale_cluster::simulated::WorkloadTemplate {
+    let mut template = template("web", 500);
+    template.containers[0]
+        .requests
+        .insert("memory".into(), 256 * MIB * 1000);
+    template
+}
+
+fn target_of(published: &serde_json::Value) -> (i64, i64) {
+    let app = &published["recommendation"]["containerRecommendations"][0];
+    assert_eq!(app["containerName"], "app");
+    let cpu_milli = app["target"]["cpu"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches('m')
+        .parse()
+        .unwrap();
+    let memory = app["target"]["memory"].as_str().unwrap().parse().unwrap();
+    (cpu_milli, memory)
+}
+
+#[tokio::test]
+async fn vpa_recommendations_are_published_from_the_stores_usage_and_oom_kills() {
+    let mut rig = Rig::start(VPA_POLICY).await;
     rig.cluster
-        .add_running_workload(workload("web"), template("web", 500), 2);
-    let policy = rig.policy(0);
-    let mut runner = tachyscale_scaler_service::vpa_runner::VpaRunner::new(policy).unwrap();
+        .add_running_workload(workload("web"), web_with_memory_request(), 2);
+    let mut runner = tachyscale_scaler_service::vpa_runner::VpaRunner::new(rig.policy(0)).unwrap();
     let mut counters = std::collections::BTreeMap::new();
+    let oom_labels: &[(&str, &str)] = &[
+        ("namespace", "shop"),
+        ("pod", "web-00001"),
+        ("container", "app"),
+    ];
     for _ in 0..120 {
         rig.clock.advance_ms(1_000);
         write_usage(&rig, "web", 0.6, &mut counters).await;
+        rig.write("container_oom_events_total", &[(oom_labels, 0.0)])
+            .await;
         runner.tick(&rig.ctx).await;
     }
     let published = rig
@@ -391,26 +422,123 @@ policies:
         .get("web-vpa")
         .cloned()
         .unwrap();
-    let app = &published["recommendation"]["containerRecommendations"][0];
-    assert_eq!(app["containerName"], "app");
-    let cpu_milli: i64 = app["target"]["cpu"]
-        .as_str()
-        .unwrap()
-        .trim_end_matches('m')
-        .parse()
-        .unwrap();
-    let memory: i64 = app["target"]["memory"].as_str().unwrap().parse().unwrap();
-    // 0.3 cores per pod: the 90th percentile bucket's upper edge plus 15 %.
-    assert!((300..=400).contains(&cpu_milli), "{app}");
-    assert!((200 << 20..=300 << 20).contains(&memory), "{app}");
+    let (cpu_milli, memory) = target_of(&published);
+    // 0.3 cores per pod: the 90th percentile bucket's upper edge plus 15 %; 200 MiB working
+    // sets likewise.
+    assert!((300..=400).contains(&cpu_milli), "{published}");
+    assert!((200 * MIB..=300 * MIB).contains(&memory), "{published}");
     let metrics = rig.ctx.metrics.render();
     assert!(metrics.contains(r#"tachyscale_scaler_vpa_recommendation{bound="target",container="app",policy="web-vpa",resource="cpu"}"#), "{metrics}");
+
+    // One OOM kill: the memory sample becomes max(request 256 MiB, peak) bumped to
+    // max(+100 MiB, ×1.2) = 356 MiB, and the target follows.
+    rig.clock.advance_ms(1_000);
+    write_usage(&rig, "web", 0.6, &mut counters).await;
+    rig.write("container_oom_events_total", &[(oom_labels, 1.0)])
+        .await;
+    runner.tick(&rig.ctx).await;
+    let published = rig
+        .ctx
+        .recommendations
+        .read()
+        .get("web-vpa")
+        .cloned()
+        .unwrap();
+    let (_, memory_after_oom) = target_of(&published);
+    assert!(memory_after_oom >= 356 * MIB, "{published}");
     let logged = rig.ctx.decisions.entries(0, 1000, Some("web-vpa"));
     assert!(
-        !logged.is_empty()
+        logged.len() >= 2
             && logged
                 .iter()
                 .all(|entry| entry.kind == DecisionKind::Recommendation)
+    );
+}
+
+#[tokio::test]
+async fn vpa_histories_are_saved_as_checkpoints_and_imported_back() {
+    use tachyscale_scaler_service::checkpoints::read_directory;
+    use tachyscale_scaler_service::vpa_runner::{CheckpointSettings, VpaRunner};
+
+    let directory = tempfile::tempdir().unwrap();
+    let settings = CheckpointSettings {
+        directory: directory.path().to_path_buf(),
+        interval_ms: 1_000,
+    };
+    let mut rig = Rig::start(VPA_POLICY).await;
+    rig.cluster
+        .add_running_workload(workload("web"), web_with_memory_request(), 2);
+    let policy = rig.policy(0);
+    let (mut runner, loaded, _) = VpaRunner::new(policy.clone()).unwrap().with_checkpoints(
+        settings.clone(),
+        &[],
+        rig.clock_now(),
+    );
+    assert_eq!(loaded, 0);
+    let mut counters = std::collections::BTreeMap::new();
+    for _ in 0..90 {
+        rig.clock.advance_ms(1_000);
+        write_usage(&rig, "web", 0.6, &mut counters).await;
+        runner.tick(&rig.ctx).await;
+    }
+    let file = directory.path().join("shop.web-vpa-app.json");
+    assert!(
+        file.exists(),
+        "{:?}",
+        std::fs::read_dir(directory.path())
+            .unwrap()
+            .collect::<Vec<_>>()
+    );
+
+    // A restarted scaler imports the file and recommends the same before any new sample.
+    let (checkpoints, errors) = read_directory(directory.path());
+    assert!(errors.is_empty(), "{errors:?}");
+    let now = rig.clock_now();
+    let (restarted, loaded, refused) =
+        VpaRunner::new(policy.clone())
+            .unwrap()
+            .with_checkpoints(settings, &checkpoints, now);
+    assert_eq!((loaded, refused.len()), (1, 0));
+    let before = runner.recommender().recommend("web-vpa", now).unwrap();
+    let after = restarted.recommender().recommend("web-vpa", now).unwrap();
+    assert_eq!(
+        before.container_recommendations[0].target,
+        after.container_recommendations[0].target
+    );
+
+    // An upstream checkpoint (as `kubectl get vpacheckpoint -o json` prints it) seeds the
+    // policy named like its VPA; a broken file is reported and skipped.
+    let imports = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../scaler/tests/fixtures/vpa-checkpoint-v3.json"),
+        imports.path().join("web-app.json"),
+    )
+    .unwrap();
+    std::fs::write(imports.path().join("broken.json"), "{not json").unwrap();
+    let (checkpoints, errors) = read_directory(imports.path());
+    assert_eq!((checkpoints.len(), errors.len()), (1, 1));
+    let yaml = VPA_POLICY.replace("name: web-vpa", "name: web");
+    let mut rig = Rig::start(&yaml).await;
+    let fixture_now = tachyscale_scaler::time::parse_rfc3339_ms("2026-03-01T12:05:00Z").unwrap();
+    let (imported, loaded, _) = VpaRunner::new(rig.policy(0)).unwrap().with_checkpoints(
+        CheckpointSettings {
+            directory: imports.path().to_path_buf(),
+            interval_ms: 60_000,
+        },
+        &checkpoints,
+        fixture_now,
+    );
+    assert_eq!(loaded, 1);
+    let recommendation = imported
+        .recommender()
+        .recommend("web", fixture_now)
+        .unwrap();
+    assert_eq!(
+        recommendation.container_recommendations[0]
+            .target
+            .cpu_millicores,
+        Some(442)
     );
 }
 

@@ -6,7 +6,8 @@
 //! checkpoint fixture, explain examples and memory use are in `vpa_engine.rs`.
 #![allow(clippy::unwrap_used)]
 
-use tachyscale_scaler::time::parse_rfc3339_ms;
+mod support;
+
 use tachyscale_scaler::vpa::container::{
     AggregateContainerState, AggregationConfig, ContainerInstance, DiscardReason, PeakChange,
 };
@@ -15,15 +16,13 @@ use tachyscale_scaler::vpa::estimator::{estimate_from_value, pod_minimum, Bound,
 use tachyscale_scaler::vpa::histogram::{
     BucketWeights, Histogram, HistogramOptions, CPU_HISTOGRAM_OPTIONS,
 };
-use tachyscale_scaler::vpa::policy::VpaSpec;
 use tachyscale_scaler::vpa::recommender::{
-    CpuSample, MemorySample, OomEvent, Recommender, RecommenderConfig, SampleTarget,
+    CpuSample, OomEvent, Recommender, RecommenderConfig, SampleTarget,
 };
-use tachyscale_scaler::vpa::resources::{RecommendedPodResources, ResourceList, ResourceName};
+use tachyscale_scaler::vpa::resources::{ResourceList, ResourceName};
 
-const HOUR_MS: i64 = 3_600_000;
-const DAY_MS: i64 = 24 * HOUR_MS;
-const MIB: i64 = 1024 * 1024;
+use support::{feed_day, only, spec, t, DAY_MS, HOUR_MS, MIB, TARGET_REF};
+
 /// The decaying vectors' t0: Unix 1234567890.
 const T0_MS: i64 = 1_234_567_890_000;
 
@@ -478,11 +477,6 @@ fn no_history_means_minimum_lower_bound_and_capped_upper_bound() {
 
 // ---- Memory window and OOM vectors -------------------------------------------------
 
-/// 2017-04-18 17:35:05 UTC.
-fn t() -> i64 {
-    parse_rfc3339_ms("2017-04-18T17:35:05Z").unwrap()
-}
-
 fn mem(instance: &mut ContainerInstance, ts_ms: i64, mib: i64) -> PeakChange {
     instance
         .memory_sample(ts_ms, mib * MIB, false, DAY_MS)
@@ -659,56 +653,6 @@ fn confidence_with_few_samples_is_their_share_of_a_day() {
 }
 
 // ---- Recommender end to end --------------------------------------------------------
-
-fn spec(json: &str) -> VpaSpec {
-    serde_json::from_str(json).unwrap()
-}
-
-const TARGET_REF: &str = r#""targetRef":{"apiVersion":"apps/v1","kind":"Deployment","name":"web"}"#;
-
-/// A day of one-minute CPU samples at 300m and hourly memory at 400 MiB, per container.
-fn feed_day(r: &mut Recommender<String>, vpa: &str, container: &str) {
-    let target = SampleTarget {
-        container,
-        pod: "web-1",
-    };
-    for minute in 0..1440 {
-        let ts_ms = t() + minute * 60_000;
-        r.add_cpu_sample(
-            vpa,
-            target,
-            CpuSample {
-                ts_ms,
-                usage_millicores: 300,
-                request_millicores: 0,
-            },
-        )
-        .unwrap();
-        if minute % 60 == 0 {
-            r.add_memory_sample(
-                vpa,
-                target,
-                MemorySample {
-                    ts_ms,
-                    usage_bytes: 400 * MIB,
-                },
-            )
-            .unwrap();
-        }
-    }
-}
-
-fn only(
-    recommendation: &RecommendedPodResources,
-    container: &str,
-) -> (ResourceList, ResourceList, ResourceList, ResourceList) {
-    let c = recommendation
-        .container_recommendations
-        .iter()
-        .find(|c| c.container_name == container)
-        .unwrap();
-    (c.target, c.lower_bound, c.upper_bound, c.uncapped_target)
-}
 
 #[test]
 fn min_and_max_allowed_cap_both_ways() {

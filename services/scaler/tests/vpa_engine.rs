@@ -5,6 +5,8 @@
 //! in 2 KB each; the 100,000-container cycle is timed by `tachyscale-loadtest scaler`).
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use proptest::prelude::*;
 use tachyscale_scaler::time::parse_rfc3339_ms;
 use tachyscale_scaler::vpa::checkpoint::VpaCheckpoint;
@@ -14,70 +16,11 @@ use tachyscale_scaler::vpa::container::{
 use tachyscale_scaler::vpa::histogram::{
     Histogram, CPU_HISTOGRAM_OPTIONS, MEMORY_HISTOGRAM_OPTIONS,
 };
-use tachyscale_scaler::vpa::policy::VpaSpec;
 use tachyscale_scaler::vpa::recommender::{
     CpuSample, MemorySample, Recommender, RecommenderConfig, SampleTarget,
 };
-use tachyscale_scaler::vpa::resources::{RecommendedPodResources, ResourceList};
 
-const HOUR_MS: i64 = 3_600_000;
-const DAY_MS: i64 = 24 * HOUR_MS;
-const MIB: i64 = 1024 * 1024;
-
-/// 2017-04-18 17:35:05 UTC.
-fn t() -> i64 {
-    parse_rfc3339_ms("2017-04-18T17:35:05Z").unwrap()
-}
-
-fn spec(json: &str) -> VpaSpec {
-    serde_json::from_str(json).unwrap()
-}
-
-const TARGET_REF: &str = r#""targetRef":{"apiVersion":"apps/v1","kind":"Deployment","name":"web"}"#;
-
-/// A day of one-minute CPU samples at 300m and hourly memory at 400 MiB, per container.
-fn feed_day(r: &mut Recommender<String>, vpa: &str, container: &str) {
-    let target = SampleTarget {
-        container,
-        pod: "web-1",
-    };
-    for minute in 0..1440 {
-        let ts_ms = t() + minute * 60_000;
-        r.add_cpu_sample(
-            vpa,
-            target,
-            CpuSample {
-                ts_ms,
-                usage_millicores: 300,
-                request_millicores: 0,
-            },
-        )
-        .unwrap();
-        if minute % 60 == 0 {
-            r.add_memory_sample(
-                vpa,
-                target,
-                MemorySample {
-                    ts_ms,
-                    usage_bytes: 400 * MIB,
-                },
-            )
-            .unwrap();
-        }
-    }
-}
-
-fn only(
-    recommendation: &RecommendedPodResources,
-    container: &str,
-) -> (ResourceList, ResourceList, ResourceList, ResourceList) {
-    let c = recommendation
-        .container_recommendations
-        .iter()
-        .find(|c| c.container_name == container)
-        .unwrap();
-    (c.target, c.lower_bound, c.upper_bound, c.uncapped_target)
-}
+use support::{feed_day, only, spec, t, DAY_MS, HOUR_MS, MIB, TARGET_REF};
 
 // ---- Checkpoint round trips and the upstream fixture -------------------------------
 

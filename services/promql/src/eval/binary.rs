@@ -8,11 +8,12 @@
 //! a duplicate on the right is reported at all. Only one-to-one matching is supported;
 //! `group_left`/`group_right` are rejected by the parser.
 
+use tachyscale_gomath as gomath;
+
 use crate::ast::{BinaryOp, VectorMatching};
 use crate::error::EvalError;
 use crate::eval::labels::{go_labels_string, Deduper, KeyCache, Keyer, SeriesLabels, StepSlots};
 use crate::eval::Elem;
-use crate::gomath::{go_atan2, go_pow};
 
 /// `vectorElemBinop`: the value and, for comparisons, whether the sample is kept. `None` for
 /// set operators, which have no per-element value.
@@ -23,8 +24,8 @@ pub(crate) fn elem_op(op: BinaryOp, l: f64, r: f64) -> Option<(f64, bool)> {
         BinaryOp::Mul => (l * r, true),
         BinaryOp::Div => (l / r, true),
         BinaryOp::Mod => (l % r, true),
-        BinaryOp::Pow => (go_pow(l, r), true),
-        BinaryOp::Atan2 => (go_atan2(l, r), true),
+        BinaryOp::Pow => (gomath::pow(l, r), true),
+        BinaryOp::Atan2 => (gomath::atan2(l, r), true),
         BinaryOp::Eql => (l, l == r),
         BinaryOp::Neq => (l, l != r),
         BinaryOp::Gtr => (l, l > r),

@@ -6,10 +6,10 @@
 //! (including their order of floating-point operations and Go's math semantics), because the
 //! point is bit-identical answers, not merely close ones.
 
+use tachyscale_gomath as gomath;
 use tachyscale_tsdb::Sample;
 
 use crate::ast::Function;
-use crate::gomath::{duration_seconds, go_max, go_min};
 
 /// Evaluates a range-vector function over the samples of one series in one window (stale
 /// markers already removed, at least one sample). `param` is φ for `quantile_over_time`.
@@ -109,7 +109,7 @@ fn extrapolated_rate(w: &Window<'_>, is_counter: bool, is_rate: bool) -> Option<
     }
     let mut factor = extrapolate_to_interval / sampled_interval;
     if is_rate {
-        factor /= duration_seconds(w.range_ms);
+        factor /= gomath::duration_seconds(w.range_ms);
     }
     Some(result * factor)
 }
@@ -237,8 +237,8 @@ pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
     values.sort_by(|a, b| cmp_nan_first(*a, *b));
     let n = values.len() as f64;
     let rank = q * (n - 1.0);
-    let lower = go_max(0.0, rank.floor());
-    let upper = go_min(n - 1.0, lower + 1.0);
+    let lower = gomath::max(0.0, rank.floor());
+    let upper = gomath::min(n - 1.0, lower + 1.0);
     let weight = rank - rank.floor();
     values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
 }
@@ -255,8 +255,8 @@ pub(crate) fn elementwise(func: Function, v: f64, param: Option<f64>) -> f64 {
             let inverse = 1.0 / param.unwrap_or(1.0);
             (v * inverse + 0.5).floor() / inverse
         }
-        Function::ClampMin => go_max(param.unwrap_or(f64::NAN), v),
-        Function::ClampMax => go_min(param.unwrap_or(f64::NAN), v),
+        Function::ClampMin => gomath::max(param.unwrap_or(f64::NAN), v),
+        Function::ClampMax => gomath::min(param.unwrap_or(f64::NAN), v),
         _ => v,
     }
 }

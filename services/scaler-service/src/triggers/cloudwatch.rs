@@ -64,7 +64,7 @@ const STANDARD_UNITS: &[&str] = &[
 ];
 
 /// Milliseconds from 0001-01-01T00:00:00Z (Go's zero `Time`) to the Unix epoch.
-const GO_ZERO_TO_UNIX_MS: i64 = 62_135_596_800_000;
+const GO_ZERO_TO_UNIX_MS: i64 = -tachyscale_gomath::GO_ZERO_TIME_MS;
 
 /// What to ask CloudWatch for.
 #[derive(Debug, Clone, PartialEq)]

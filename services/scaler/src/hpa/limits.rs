@@ -266,25 +266,7 @@ fn policy_limit(
 mod tests {
     use super::*;
     use crate::hpa::spec::HpaScalingPolicy;
-
-    const NOW_MS: i64 = 1_800_000_000_000;
-
-    fn rules(policies: Vec<HpaScalingPolicy>, select_policy: SelectPolicy) -> ScalingRules {
-        ScalingRules {
-            stabilization_window_seconds: 0,
-            select_policy,
-            policies,
-            tolerance: None,
-        }
-    }
-
-    fn event(change: i32, age_seconds: i64) -> ScaleEvent {
-        ScaleEvent {
-            replica_change: change,
-            timestamp_ms: NOW_MS - age_seconds * 1000,
-            outdated: false,
-        }
-    }
+    use crate::hpa::state::fixtures::{event, rules, NOW_MS};
 
     #[test]
     fn event_exactly_one_period_old_does_not_count() {

@@ -14,15 +14,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
+use tachyscale_gomath::GO_ZERO_TIME_MS;
 
 use super::metrics::MetricError;
 use super::observations::PodMetricSample;
 use super::settings::{duration_ms, HpaOptions};
 use crate::time::option_rfc3339_ms;
-
-/// Go's zero `time.Time` (0001-01-01T00:00:00Z) in Unix milliseconds: what a Ready condition
-/// without `lastTransitionTime` compares as.
-pub const GO_ZERO_TIME_MS: i64 = -62_135_596_800_000;
 
 /// `v1.PodPhase`; anything unrecognised reads as `Unknown`, which counts like `Running`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,6 +156,7 @@ pub fn group_pods(
         if resource == Some("cpu") {
             let unready = match (&pod.ready, pod.start_time_ms) {
                 (Some(ready), Some(start_ms)) => {
+                    // Without `lastTransitionTime` the condition compares as Go's zero time.
                     let transition_ms = ready.last_transition_time_ms.unwrap_or(GO_ZERO_TIME_MS);
                     let not_ready = ready.status == ConditionStatus::False;
                     if start_ms.saturating_add(cpu_initialization_ms) > now_ms {

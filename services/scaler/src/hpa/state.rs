@@ -125,15 +125,21 @@ pub fn store_scale_event(
     }
 }
 
+/// Builders for scale-event tests, shared by the tests here and in `limits`.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod fixtures {
+    use super::ScaleEvent;
     use crate::hpa::settings::ScalingRules;
     use crate::hpa::spec::{HpaScalingPolicy, SelectPolicy};
 
-    const NOW_MS: i64 = 1_800_000_000_000;
+    /// The time of the sync under test.
+    pub(crate) const NOW_MS: i64 = 1_800_000_000_000;
 
-    fn rules(policies: Vec<HpaScalingPolicy>, select_policy: SelectPolicy) -> ScalingRules {
+    /// Rules with these policies, no stabilization window and no per-direction tolerance.
+    pub(crate) fn rules(
+        policies: Vec<HpaScalingPolicy>,
+        select_policy: SelectPolicy,
+    ) -> ScalingRules {
         ScalingRules {
             stabilization_window_seconds: 0,
             select_policy,
@@ -142,13 +148,21 @@ mod tests {
         }
     }
 
-    fn event(change: i32, age_seconds: i64) -> ScaleEvent {
+    /// A current (not outdated) event `age_seconds` before [`NOW_MS`].
+    pub(crate) fn event(change: i32, age_seconds: i64) -> ScaleEvent {
         ScaleEvent {
             replica_change: change,
             timestamp_ms: NOW_MS - age_seconds * 1000,
             outdated: false,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{event, rules, NOW_MS};
+    use super::*;
+    use crate::hpa::spec::{HpaScalingPolicy, SelectPolicy};
 
     #[test]
     fn first_sync_records_current_replicas_once() {

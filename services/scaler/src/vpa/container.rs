@@ -27,8 +27,9 @@
 //! Peak changes are returned as a [`PeakChange`] and applied by the aggregate, so tests
 //! (and `explain`) can see exactly which subtract/add pairs a sample caused.
 
+use tachyscale_gomath as gomath;
+
 use super::decaying::DecayingHistogram;
-use super::gomath;
 use super::histogram::{CPU_HISTOGRAM_OPTIONS, MEMORY_HISTOGRAM_OPTIONS, MIN_SAMPLE_WEIGHT};
 
 /// Default length of a memory aggregation interval (24 h).

@@ -10,7 +10,8 @@
 //! Go's do, which makes that first scale factor 0. Times are `i64` milliseconds; Go's
 //! nanosecond arithmetic is reproduced exactly for millisecond inputs.
 
-use super::gomath;
+use tachyscale_gomath as gomath;
+
 use super::histogram::{BucketWeights, Histogram, HistogramOptions};
 use super::VpaError;
 

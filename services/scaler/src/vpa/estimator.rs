@@ -18,10 +18,10 @@
 //! lifts the same way.
 
 use serde::Serialize;
+use tachyscale_gomath as gomath;
 
 use super::container::{resource_amount_from_float, AggregateContainerState};
 use super::decaying::DecayingHistogram;
-use super::gomath;
 use super::resources::{ResourceList, ResourceName};
 
 /// Percentiles, margin, minimums and confidence window of the recommender (its flags).

@@ -4,7 +4,7 @@
 //! Follows `vertical-pod-autoscaler/pkg/recommender/util/histogram.go` and
 //! `histogram_options.go` (VPA 1.7) operation for operation — ε handling, the
 //! upper-boundary percentile, min/max bucket tracking, checkpoint scaling — with Go's math
-//! ([`super::gomath`]) so weights and percentiles are bit-identical to upstream.
+//! ([`tachyscale_gomath`]) so weights and percentiles are bit-identical to upstream.
 //!
 //! Deviation, for memory: upstream keeps a dense `[]float64` of all 176 buckets (1.4 KB per
 //! histogram, two per container). We keep a `Vec<f64>` covering only the buckets that hold
@@ -18,7 +18,8 @@
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
-use super::gomath;
+use tachyscale_gomath as gomath;
+
 use super::VpaError;
 
 /// The minimal weight of a sample before decay (`minSampleWeight`).

@@ -5,9 +5,9 @@
 //!
 //! Layers, bottom up, each its own module:
 //!
-//! - [`gomath`]: Go's `math` and `time` arithmetic, so weights are bit-identical;
 //! - [`histogram`], [`decaying`]: bucketed and decaying histograms, storing only the
-//!   occupied bucket range (the memory budget is 2 KB per tracked container);
+//!   occupied bucket range (the memory budget is 2 KB per tracked container), with Go's
+//!   `math` and `time` arithmetic from [`tachyscale_gomath`] so weights are bit-identical;
 //! - [`container`]: per-container aggregate (CPU samples, daily memory peaks, OOM bumps);
 //! - [`estimator`]: percentiles → margin → confidence → pod minimum;
 //! - [`policy`]: the user's VPA `spec` (upstream field names), validation, capping;
@@ -27,7 +27,6 @@ pub mod estimator;
 pub mod evaluation;
 pub mod explain;
 pub mod explain_input;
-pub mod gomath;
 pub mod histogram;
 pub mod policy;
 pub mod recommender;
