@@ -10,7 +10,8 @@
 //!   `spec.replicas` only.
 //! - **Pods and nodes**: one cluster-wide watch each (`kube::runtime` reflector), with
 //!   managed fields and annotations dropped to keep the cache small. Reads filter the cache,
-//!   so a control loop ticking every second costs the API server nothing per tick; before
+//!   so pods and nodes cost the API server nothing per tick (the scale subresource is still
+//!   one GET per policy tick); before
 //!   the first list completes they fail with [`ClusterError::NotSynced`] rather than
 //!   answering "no pods", which the HPA would read as every pod missing.
 //!
@@ -38,6 +39,15 @@ use crate::model::{
 };
 use crate::{Cluster, ClusterError};
 
+/// Makes ring rustls' process-wide crypto provider unless one is already installed.
+///
+/// The binary links two rustls providers (ring, used by kube-rs and our TLS listeners, and
+/// aws-lc-rs, which the AWS SDK brings), and with two linked rustls refuses to guess:
+/// building a kube-rs client would panic. Call this before `kube::Client::try_from`.
+pub fn install_default_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Field manager name on replica patches, shown in `managedFields`.
 const FIELD_MANAGER: &str = "tachyscale-scaler";
 
@@ -53,6 +63,7 @@ pub struct KubeCluster {
 impl KubeCluster {
     /// Starts the pod and node watches and returns the cluster handle.
     pub fn start(client: Client, shutdown: CancellationToken) -> Arc<KubeCluster> {
+        install_default_crypto_provider();
         let pods = spawn_reflector(Api::<Pod>::all(client.clone()), "pods", shutdown.clone());
         let nodes = spawn_reflector(Api::<Node>::all(client.clone()), "nodes", shutdown);
         Arc::new(KubeCluster {

@@ -4,8 +4,9 @@
 //!
 //! - [`kube::KubeCluster`]: a real API server through kube-rs — the scale subresource for
 //!   any workload kind (so Deployments, StatefulSets and custom resources with a scale
-//!   subresource all work, as with the HPA), pods and nodes from watch-fed caches so a 1 s
-//!   control loop costs the API server nothing per tick;
+//!   subresource all work, as with the HPA; one GET per policy tick, as the HPA controller
+//!   does per sync), pods and nodes from watch-fed caches, so listing them costs the API
+//!   server nothing per tick;
 //! - [`simulated::SimulatedCluster`]: an in-memory cluster whose pods start, become ready
 //!   and go away on a clock, used by tests, `tachyscale demo` and what-if replays.
 //!

@@ -47,6 +47,7 @@ impl Fixture {
     /// fail), so the first list sees the objects.
     fn start(api: FakeApiServer) -> Fixture {
         let config = kube::Config::new(api.url().parse().unwrap());
+        tachyscale_cluster::kube::install_default_crypto_provider();
         let client = kube::Client::try_from(config).unwrap();
         let stop = CancellationToken::new();
         let cluster = KubeCluster::start(client, stop.clone());

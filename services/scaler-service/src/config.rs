@@ -24,7 +24,9 @@ use tachyscale_scaler::schedule::{self, ScheduleSpec, ScheduleWindow};
 use tachyscale_scaler::vpa::VpaSpec;
 
 use crate::fetch::AwsSettings;
-use crate::triggers::{MetricTargetType, Trigger, TriggerMetric, TriggerSpec};
+use crate::triggers::{
+    normalize_metric_name, MetricTargetType, Trigger, TriggerMetric, TriggerSpec,
+};
 
 /// The whole file as written.
 #[derive(Debug, Deserialize)]
@@ -145,6 +147,10 @@ pub struct RawController {
     pub default_period: Duration,
     /// Policy ticks running at once, across all policies; more wait for a slot.
     pub max_concurrent_ticks: usize,
+    /// A tick still running after this is abandoned and counted as an error, so a hung API
+    /// server or source cannot hold a tick slot.
+    #[serde(with = "humantime_serde")]
+    pub tick_timeout: Duration,
 }
 
 impl Default for RawController {
@@ -157,6 +163,7 @@ impl Default for RawController {
             initial_readiness_delay: options.initial_readiness_delay,
             default_period: Duration::from_secs(1),
             max_concurrent_ticks: 64,
+            tick_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -247,6 +254,7 @@ pub struct ScalerSettings {
     pub kubeconfig_file: Option<PathBuf>,
     pub hpa_options: HpaOptions,
     pub max_concurrent_ticks: usize,
+    pub tick_timeout: Duration,
     pub decision_log_capacity: usize,
     pub vpa_checkpoint_dir: Option<PathBuf>,
     pub vpa_checkpoint_interval: Duration,
@@ -286,7 +294,8 @@ pub struct HpaPolicy {
     pub settings: HpaSettings,
     /// The triggers, in order, with the External metric each feeds.
     pub triggers: Vec<(Trigger, TriggerMetric)>,
-    pub schedules: Vec<ScheduleWindow>,
+    /// The pre-scaling windows, in order, with the External metric each feeds.
+    pub schedules: Vec<ScheduleMetric>,
 }
 
 #[derive(Debug)]
@@ -310,6 +319,15 @@ fn workload(namespace: &str, reference: &CrossVersionObjectReference) -> Workloa
     }
 }
 
+/// A pre-scaling window and the External metric it feeds.
+#[derive(Debug)]
+pub struct ScheduleMetric {
+    pub window: ScheduleWindow,
+    /// `s{index}-cron-{window name}`, numbered after the triggers as KEDA numbers a `cron`
+    /// trigger.
+    pub metric_name: String,
+}
+
 fn hpa_policy(
     at: &str,
     namespace: &str,
@@ -318,11 +336,19 @@ fn hpa_policy(
     schedules: &[ScheduleSpec],
     options: HpaOptions,
 ) -> Result<HpaPolicy, FieldError> {
+    check_reference(&format!("{at}.hpa.scaleTargetRef"), &spec.scale_target_ref)?;
     let mut parsed = Vec::with_capacity(triggers.len());
     for (index, trigger_spec) in triggers.iter().enumerate() {
+        let field = format!("{at}.triggers[{index}]");
         let trigger = Trigger::parse(trigger_spec, index)
-            .map_err(|err| FieldError::new(format!("{at}.triggers[{index}]"), err.to_string()))?;
+            .map_err(|err| FieldError::new(&field, err.to_string()))?;
         let metric = trigger.metric(trigger_spec.metric_type.unwrap_or_default());
+        if metric.target_milli <= 0 {
+            return Err(FieldError::new(
+                field,
+                "the target must be at least 0.001 (the HPA reads targets in milli-units)",
+            ));
+        }
         let target = match metric.target_type {
             MetricTargetType::AverageValue => MetricTarget::average_value(metric.target_milli),
             MetricTargetType::Value => MetricTarget::value(metric.target_milli),
@@ -330,6 +356,27 @@ fn hpa_policy(
         spec.metrics
             .push(MetricSpec::external(&metric.metric_name, target));
         parsed.push((trigger, metric));
+    }
+    // Each window is an External metric with target 1 per replica, as KEDA's cron scaler
+    // makes it: it reads desiredReplicas while the window is open and 1 otherwise, so the
+    // floor goes through the HPA's stabilization and rate limits like any other metric.
+    let windows = schedule::validate_schedules(schedules)
+        .map_err(|err| FieldError::new(at, err.to_string()))?;
+    let mut schedule_metrics = Vec::with_capacity(windows.len());
+    for (offset, window) in windows.into_iter().enumerate() {
+        let metric_name = format!(
+            "s{}-{}",
+            triggers.len() + offset,
+            normalize_metric_name(&format!("cron-{}", window.name()))
+        );
+        spec.metrics.push(MetricSpec::external(
+            &metric_name,
+            MetricTarget::average_value(1000),
+        ));
+        schedule_metrics.push(ScheduleMetric {
+            window,
+            metric_name,
+        });
     }
     let settings = HpaSettings::new(&spec, options).map_err(|err| {
         let detail = err
@@ -343,15 +390,92 @@ fn hpa_policy(
             .join("; ");
         FieldError::new(format!("{at}.hpa"), detail)
     })?;
-    let schedules = schedule::validate_schedules(schedules)
-        .map_err(|err| FieldError::new(at, err.to_string()))?;
+    let synthetic: Vec<&str> = parsed
+        .iter()
+        .map(|(_, metric)| metric.metric_name.as_str())
+        .chain(
+            schedule_metrics
+                .iter()
+                .map(|metric| metric.metric_name.as_str()),
+        )
+        .collect();
+    check_metric_queries(at, &settings.metrics, &synthetic)?;
     Ok(HpaPolicy {
         target: workload(namespace, &spec.scale_target_ref),
         settings,
         triggers: parsed,
-        schedules,
+        schedules: schedule_metrics,
     })
 }
+
+/// `apiVersion`, `kind` and `name` of a scale target are all needed to find it.
+fn check_reference(field: &str, reference: &CrossVersionObjectReference) -> Result<(), FieldError> {
+    for (name, value) in [
+        ("apiVersion", &reference.api_version),
+        ("kind", &reference.kind),
+        ("name", &reference.name),
+    ] {
+        if value.is_empty() {
+            return Err(FieldError::new(format!("{field}.{name}"), "required"));
+        }
+    }
+    Ok(())
+}
+
+/// Builds every metric's query once at load, so a metric the store cannot answer (a
+/// resource other than cpu and memory, a name that is not a metric name, a selector key
+/// that is not a label name) is refused here, naming it, instead of holding every tick.
+fn check_metric_queries(
+    at: &str,
+    metrics: &[MetricSpec],
+    synthetic: &[&str],
+) -> Result<(), FieldError> {
+    use crate::queries;
+    use tachyscale_scaler::hpa::MetricSourceType;
+
+    let window = Duration::from_secs(5);
+    for (index, metric) in metrics.iter().enumerate() {
+        let checked = match metric.source_type {
+            MetricSourceType::Resource => metric.resource.as_ref().map(|source| {
+                queries::resource_query(&source.name, None, "ns", &["pod"], window, window)
+            }),
+            MetricSourceType::ContainerResource => {
+                metric.container_resource.as_ref().map(|source| {
+                    queries::resource_query(
+                        &source.name,
+                        Some(&source.container),
+                        "ns",
+                        &["pod"],
+                        window,
+                        window,
+                    )
+                })
+            }
+            MetricSourceType::Pods => metric
+                .pods
+                .as_ref()
+                .map(|source| queries::pods_query(&source.metric, "ns", &["pod"], window)),
+            MetricSourceType::Object => metric.object.as_ref().map(|source| {
+                queries::object_query(&source.metric, &source.described_object, "ns", window)
+            }),
+            // Trigger and schedule metrics are not queried; others are.
+            MetricSourceType::External => metric.external.as_ref().and_then(|source| {
+                (!synthetic.contains(&source.metric.name.as_str()))
+                    .then(|| queries::external_query(&source.metric, "ns", window))
+            }),
+        };
+        if let Some(Err(message)) = checked {
+            return Err(FieldError::new(
+                format!("{at}.hpa.metrics[{index}]"),
+                message,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Shortest policy period: below it a tick's reads cannot finish.
+const MIN_PERIOD: Duration = Duration::from_millis(100);
 
 fn policy(
     index: usize,
@@ -367,7 +491,7 @@ fn policy(
         ));
     }
     let period = raw.period.unwrap_or(controller.default_period);
-    if period < Duration::from_millis(100) {
+    if raw.period.is_some_and(|period| period < MIN_PERIOD) {
         return Err(FieldError::new(
             format!("{at}.period"),
             "must be at least 100ms",
@@ -403,6 +527,14 @@ fn policy(
         let Some(target_ref) = &spec.target_ref else {
             return Err(FieldError::new(format!("{at}.vpa.targetRef"), "required"));
         };
+        check_reference(
+            &format!("{at}.vpa.targetRef"),
+            &CrossVersionObjectReference {
+                api_version: target_ref.api_version.clone(),
+                kind: target_ref.kind.clone(),
+                name: target_ref.name.clone(),
+            },
+        )?;
         let target = WorkloadRef {
             namespace: raw.namespace.clone(),
             api_version: target_ref.api_version.clone(),
@@ -411,6 +543,7 @@ fn policy(
         };
         PolicyKind::Vpa(Box::new(VpaPolicy { target, spec }))
     } else if let Some(cpa) = raw.cpa {
+        check_reference(&format!("{at}.cpa.scaleTargetRef"), &cpa.scale_target_ref)?;
         let params = CpaParams::from_document(&cpa.params)
             .map_err(|err| FieldError::new(format!("{at}.cpa.params"), err.to_string()))?;
         PolicyKind::Cpa(CpaPolicy {
@@ -467,6 +600,22 @@ impl TryFrom<RawScalerConfig> for ScalerSettings {
                 "must be at least 1s",
             ));
         }
+        if raw.controller.default_period < MIN_PERIOD {
+            return Err(FieldError::new(
+                "controller.default_period",
+                "must be at least 100ms",
+            ));
+        }
+        for (field, value) in [
+            ("metrics_source.timeout", raw.metrics_source.timeout),
+            ("metrics_source.max_age", raw.metrics_source.max_age),
+            ("aws.operation_timeout", raw.aws.operation_timeout),
+            ("controller.tick_timeout", raw.controller.tick_timeout),
+        ] {
+            if value < Duration::from_millis(10) {
+                return Err(FieldError::new(field, "must be at least 10ms"));
+            }
+        }
         at_least(
             "controller.max_concurrent_ticks",
             raw.controller.max_concurrent_ticks,
@@ -475,13 +624,12 @@ impl TryFrom<RawScalerConfig> for ScalerSettings {
         let mut names = std::collections::BTreeSet::new();
         let mut policies = Vec::with_capacity(raw.policies.len());
         for (index, raw_policy) in raw.policies.into_iter().enumerate() {
-            if !names.insert((raw_policy.namespace.clone(), raw_policy.name.clone())) {
+            // Names label metrics, key published recommendations and filter the decision
+            // log, so they are unique across namespaces.
+            if !names.insert(raw_policy.name.clone()) {
                 return Err(FieldError::new(
                     format!("policies[{index}].name"),
-                    format!(
-                        "{:?} is used twice in namespace {:?}",
-                        raw_policy.name, raw_policy.namespace
-                    ),
+                    format!("{:?} is used by another policy", raw_policy.name),
                 ));
             }
             policies.push(policy(index, raw_policy, &raw.controller, &options)?);
@@ -502,6 +650,7 @@ impl TryFrom<RawScalerConfig> for ScalerSettings {
             kubeconfig_file: raw.cluster.kubeconfig_file,
             hpa_options: options,
             max_concurrent_ticks: raw.controller.max_concurrent_ticks,
+            tick_timeout: raw.controller.tick_timeout,
             decision_log_capacity: raw.decision_log.capacity,
             vpa_checkpoint_dir: raw.vpa_checkpoints.directory,
             vpa_checkpoint_interval: raw.vpa_checkpoints.interval,

@@ -15,11 +15,16 @@ use crate::hpa_runner::TickOutcome;
 
 pub struct CpaRunner {
     policy: Arc<Policy>,
+    /// The desired replicas last logged for a `dryRun` policy (logged once per change).
+    dry_run_logged: Option<i32>,
 }
 
 impl CpaRunner {
     pub fn new(policy: Arc<Policy>) -> CpaRunner {
-        CpaRunner { policy }
+        CpaRunner {
+            policy,
+            dry_run_logged: None,
+        }
     }
 
     pub async fn tick(&mut self, ctx: &Context) -> TickOutcome {
@@ -35,7 +40,7 @@ impl CpaRunner {
         let now_ms = ctx.clock.now_ms();
         let nodes = match ctx.cluster.nodes().await {
             Ok(nodes) => nodes,
-            Err(err) => return TickOutcome::Error(format!("cannot list nodes: {err}")),
+            Err(err) => return TickOutcome::cluster_error(ctx, "cannot list nodes".into(), &err),
         };
         let cpa_nodes: Vec<CpaNode> = nodes
             .iter()
@@ -51,17 +56,19 @@ impl CpaRunner {
         let scale = match ctx.cluster.scale(&cpa_policy.target).await {
             Ok(scale) => scale,
             Err(err) => {
-                return TickOutcome::Error(format!(
-                    "cannot read the scale of {}: {err}",
-                    cpa_policy.target
-                ))
+                let what = format!("cannot read the scale of {}", cpa_policy.target);
+                return TickOutcome::cluster_error(ctx, what, &err);
             }
         };
         let current = scale.spec_replicas;
         let desired = decision.replicas;
         ctx.set_replica_gauges(&policy.name, current, desired);
         if desired == current {
+            self.dry_run_logged = None;
             return TickOutcome::Ok { changed: false };
+        }
+        if policy.dry_run && self.dry_run_logged == Some(desired) {
+            return TickOutcome::Ok { changed: true };
         }
         let change = Change {
             policy: &policy,
@@ -77,7 +84,11 @@ impl CpaRunner {
             now_ms,
         };
         match apply(ctx, change).await {
-            Applied::DryRun | Applied::Written => TickOutcome::Ok { changed: true },
+            Applied::DryRun => {
+                self.dry_run_logged = Some(desired);
+                TickOutcome::Ok { changed: true }
+            }
+            Applied::Written => TickOutcome::Ok { changed: true },
             Applied::Failed(message) => TickOutcome::Error(message),
         }
     }

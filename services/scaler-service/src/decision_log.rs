@@ -23,6 +23,8 @@ pub enum DecisionKind {
     Scale,
     /// A scale-down was held because a source failed or was stale.
     HeldBySourceFailure,
+    /// The sources of a held policy answer again.
+    SourcesRecovered,
     /// The engine asked for a change but writing it failed.
     WriteFailed,
     /// A new VPA recommendation was published.
@@ -77,9 +79,13 @@ impl DecisionLog {
     /// Appends an entry (its `seq` is assigned here), logs it, and returns the sequence
     /// number and whether an old entry was dropped to make room.
     pub fn record(&self, mut entry: DecisionEntry) -> (u64, bool) {
-        let mut state = self.state.lock();
-        entry.seq = state.next_seq;
-        state.next_seq += 1;
+        entry.seq = {
+            let mut state = self.state.lock();
+            state.next_seq += 1;
+            state.next_seq - 1
+        };
+        // Logged before it is stored, outside the lock: formatting the explanation is the
+        // expensive part.
         tracing::info!(
             policy = %entry.policy,
             engine = entry.engine,
@@ -94,6 +100,7 @@ impl DecisionLog {
             "decision"
         );
         let seq = entry.seq;
+        let mut state = self.state.lock();
         state.entries.push_back(entry);
         let dropped = state.entries.len() > self.capacity;
         if dropped {

@@ -11,6 +11,11 @@ use tachyscale_scaler::{cpa, hpa, vpa};
 /// Largest document accepted (a VPA history of many samples fits easily).
 pub const MAX_INPUT_BYTES: usize = 64 << 20;
 
+/// Explanations computed at once over HTTP: each may hold a 64 MiB document and replay a
+/// million VPA events, so they run on the blocking pool, a few at a time, away from the
+/// policy ticks.
+pub const MAX_CONCURRENT_EXPLAINS: usize = 2;
+
 /// The engines `explain` can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
@@ -57,6 +62,8 @@ pub enum ExplainError {
     },
     #[error("cannot encode the explanation: {0}")]
     Encode(String),
+    #[error("the scaler is shutting down")]
+    Busy,
 }
 
 impl ExplainError {
@@ -66,6 +73,7 @@ impl ExplainError {
             ExplainError::Input { .. } => "invalid_input",
             ExplainError::Engine { reason, .. } => reason,
             ExplainError::Encode(_) => "encode",
+            ExplainError::Busy => "unavailable",
         }
     }
 }
@@ -120,4 +128,16 @@ pub fn explain(engine: Engine, body: &[u8]) -> Result<serde_json::Value, Explain
             encode(&explanation)
         }
     }
+}
+
+/// [`explain`] on the blocking pool, at most as many at once as `slots` has permits.
+pub async fn explain_off_runtime(
+    slots: &tokio::sync::Semaphore,
+    engine: Engine,
+    body: bytes::Bytes,
+) -> Result<serde_json::Value, ExplainError> {
+    let _permit = slots.acquire().await.map_err(|_| ExplainError::Busy)?;
+    tokio::task::spawn_blocking(move || explain(engine, &body))
+        .await
+        .map_err(|_| ExplainError::Busy)?
 }

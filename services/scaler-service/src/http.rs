@@ -39,6 +39,8 @@ pub struct HttpState {
     /// Published VPA recommendations, by policy.
     pub recommendations: Arc<RwLock<serde_json::Map<String, serde_json::Value>>>,
     pub ready: Arc<AtomicBool>,
+    /// Explanations computed at once; more wait (see [`explain::MAX_CONCURRENT_EXPLAINS`]).
+    pub explain_slots: Arc<tokio::sync::Semaphore>,
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -80,7 +82,26 @@ fn error(status: StatusCode, message: String, reason: &str) -> Response {
         .into_response()
 }
 
-async fn explain_handler(Path(engine): Path<String>, body: Bytes) -> Response {
+/// The one place explain errors become HTTP statuses: the caller's document (422, 413) or
+/// ours (500).
+impl IntoResponse for ExplainError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ExplainError::Encode(_) | ExplainError::Busy => StatusCode::INTERNAL_SERVER_ERROR,
+            ExplainError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ExplainError::Input { .. } | ExplainError::Engine { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+        };
+        error(status, self.to_string(), self.reason())
+    }
+}
+
+async fn explain_handler(
+    State(state): State<HttpState>,
+    Path(engine): Path<String>,
+    body: Bytes,
+) -> Response {
     let Some(engine) = Engine::parse(&engine) else {
         return error(
             StatusCode::NOT_FOUND,
@@ -88,21 +109,19 @@ async fn explain_handler(Path(engine): Path<String>, body: Bytes) -> Response {
             "unknown_engine",
         );
     };
-    match explain::explain(engine, &body) {
+    let outcome = explain::explain_off_runtime(&state.explain_slots, engine, body).await;
+    let label = match &outcome {
+        Ok(_) => "ok",
+        Err(err) => err.reason(),
+    };
+    state
+        .metrics
+        .explain_requests
+        .with_label_values(&[engine.as_str(), label])
+        .inc();
+    match outcome {
         Ok(explanation) => Json(explanation).into_response(),
-        Err(err @ ExplainError::Encode(_)) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            err.to_string(),
-            err.reason(),
-        ),
-        Err(err @ ExplainError::TooLarge { .. }) => {
-            error(StatusCode::PAYLOAD_TOO_LARGE, err.to_string(), err.reason())
-        }
-        Err(err) => error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            err.to_string(),
-            err.reason(),
-        ),
+        Err(err) => err.into_response(),
     }
 }
 

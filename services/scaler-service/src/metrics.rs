@@ -11,10 +11,14 @@
 //! | `tachyscale_scaler_scale_down_held_total` | counter | `policy` | scale-downs held because a source failed or was stale |
 //! | `tachyscale_scaler_apply_errors_total` | counter | `reason` | failed replica writes |
 //! | `tachyscale_scaler_tick_overruns_total` | counter | `engine` | ticks that took longer than their period |
-//! | `tachyscale_scaler_vpa_recommendation` | gauge | `policy`, `container`, `resource`, `bound` | published VPA recommendations (cores, bytes) |
+//! | `tachyscale_scaler_vpa_recommendation_cores` | gauge | `policy`, `container`, `bound` | published VPA CPU recommendations |
+//! | `tachyscale_scaler_vpa_recommendation_bytes` | gauge | `policy`, `container`, `bound` | published VPA memory recommendations |
+//! | `tachyscale_scaler_cluster_errors_total` | counter | `reason` | failed reads of scale, pods or nodes (`not_synced`, `not_found`, `api`, …) |
+//! | `tachyscale_scaler_explain_requests_total` | counter | `engine`, `outcome` | `POST /v1/explain` requests (`ok` or the error's reason) |
 //! | `tachyscale_scaler_decision_log_dropped_total` | counter | | decision log entries pushed out of the ring |
 //!
-//! `policy` and `container` come from the configuration file, so they are bounded by it.
+//! `policy` comes from the configuration file and `container` from the targets' pod specs,
+//! so both are bounded by what the configuration scales.
 
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
@@ -42,7 +46,10 @@ pub struct ScalerMetrics {
     pub scale_down_held: IntCounterVec,
     pub apply_errors: IntCounterVec,
     pub tick_overruns: IntCounterVec,
-    pub vpa_recommendation: GaugeVec,
+    pub vpa_recommendation_cores: GaugeVec,
+    pub vpa_recommendation_bytes: GaugeVec,
+    pub cluster_errors: IntCounterVec,
+    pub explain_requests: IntCounterVec,
     pub decision_log_dropped: IntCounter,
 }
 
@@ -141,14 +148,44 @@ impl ScalerMetrics {
                     &["engine"],
                 )?,
             )?,
-            vpa_recommendation: register(
+            vpa_recommendation_cores: register(
                 r,
                 GaugeVec::new(
                     Opts::new(
-                        "tachyscale_scaler_vpa_recommendation",
-                        "Published VPA recommendations in base units (cores, bytes).",
+                        "tachyscale_scaler_vpa_recommendation_cores",
+                        "Published VPA CPU recommendations.",
                     ),
-                    &["policy", "container", "resource", "bound"],
+                    &["policy", "container", "bound"],
+                )?,
+            )?,
+            vpa_recommendation_bytes: register(
+                r,
+                GaugeVec::new(
+                    Opts::new(
+                        "tachyscale_scaler_vpa_recommendation_bytes",
+                        "Published VPA memory recommendations.",
+                    ),
+                    &["policy", "container", "bound"],
+                )?,
+            )?,
+            cluster_errors: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "tachyscale_scaler_cluster_errors_total",
+                        "Failed reads of scale subresources, pods or nodes.",
+                    ),
+                    &["reason"],
+                )?,
+            )?,
+            explain_requests: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "tachyscale_scaler_explain_requests_total",
+                        "POST /v1/explain requests by outcome.",
+                    ),
+                    &["engine", "outcome"],
                 )?,
             )?,
             decision_log_dropped: register(

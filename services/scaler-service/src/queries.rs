@@ -155,6 +155,42 @@ pub fn resource_query(
     }
 }
 
+/// What the VPA reads per container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerSeries {
+    /// CPU cores: a `rate()` of the CPU counter.
+    CpuCores,
+    /// Working set bytes, fresh within `max_age`.
+    WorkingSetBytes,
+    /// The OOM-kill counter, fresh within `max_age`.
+    OomKills,
+}
+
+/// Per-(pod, container) values of the target's containers (the pause container and the
+/// pod-level cgroup excluded).
+pub fn container_query(
+    series: ContainerSeries,
+    namespace: &str,
+    pods: &[&str],
+    rate_window: Duration,
+    max_age: Duration,
+) -> String {
+    let matchers = format!(
+        r#"namespace={},pod=~{},container!="",container!="POD""#,
+        quote(namespace),
+        quote(&pod_regex(pods))
+    );
+    let (function, name, window) = match series {
+        ContainerSeries::CpuCores => ("rate", CPU_COUNTER, rate_window),
+        ContainerSeries::WorkingSetBytes => ("last_over_time", MEMORY_GAUGE, max_age),
+        ContainerSeries::OomKills => ("last_over_time", OOM_COUNTER, max_age),
+    };
+    format!(
+        "sum by (pod, container) ({function}({name}{{{matchers}}}[{}]))",
+        seconds(window)
+    )
+}
+
 /// Per-pod values of a Pods metric.
 pub fn pods_query(
     metric: &MetricIdentifier,

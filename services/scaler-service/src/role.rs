@@ -8,6 +8,7 @@
 //! - `/readyz` turns ready once every policy has completed its first tick.
 //! - On shutdown the policy tasks stop between ticks and the HTTP server drains.
 
+use std::future::IntoFuture as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -116,6 +117,7 @@ impl Scaler {
             decisions: Arc::clone(&self.decisions),
             recommendations: Arc::clone(&self.recommendations),
             ready: Arc::clone(&self.ready),
+            explain_slots: Arc::new(Semaphore::new(crate::explain::MAX_CONCURRENT_EXPLAINS)),
         }
     }
 
@@ -147,7 +149,7 @@ impl Scaler {
         } else {
             None
         };
-        let http = PrometheusApi::default_client(self.settings.metrics_timeout);
+        let http = PrometheusApi::default_client(self.settings.metrics_timeout)?;
         let query = match query {
             Some(query) => query,
             None => Arc::new(PrometheusApi::new(&self.settings.query_url, http.clone())?),
@@ -194,6 +196,7 @@ impl Scaler {
             self.ready.store(true, Ordering::Release);
         }
         let slots = Arc::new(Semaphore::new(self.settings.max_concurrent_ticks));
+        let tick_timeout = self.settings.tick_timeout;
         let mut tasks = tokio::task::JoinSet::new();
         for policy in policies {
             let mut runner = Runner::new(
@@ -211,7 +214,7 @@ impl Scaler {
                 let engine = policy.kind.engine();
                 let mut interval = tokio::time::interval(policy.period);
                 interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
-                let mut first = true;
+                let mut counted = false;
                 loop {
                     tokio::select! {
                         () = shutdown.cancelled() => break,
@@ -221,12 +224,24 @@ impl Scaler {
                         break;
                     };
                     let started = Instant::now();
-                    runner.tick(&ctx).await;
+                    let outcome = match tokio::time::timeout(tick_timeout, runner.tick(&ctx)).await
+                    {
+                        Ok(outcome) => outcome,
+                        Err(_) => {
+                            ctx.metrics
+                                .ticks
+                                .with_label_values(&[engine, "timeout"])
+                                .inc();
+                            tracing::warn!(policy = %policy.name, ?tick_timeout, "tick abandoned");
+                            TickOutcome::Error("tick timed out".into())
+                        }
+                    };
                     if started.elapsed() > policy.period {
                         ctx.metrics.tick_overruns.with_label_values(&[engine]).inc();
                     }
-                    if first {
-                        first = false;
+                    // Ready once every policy has ticked with synced cluster caches.
+                    if !counted && !matches!(outcome, TickOutcome::NotSynced(_)) {
+                        counted = true;
                         if first_ticks.fetch_add(1, Ordering::AcqRel) + 1 == total {
                             ready.store(true, Ordering::Release);
                         }
@@ -239,7 +254,26 @@ impl Scaler {
         let server = axum::serve(listener, app)
             .with_graceful_shutdown(async move { server_shutdown.cancelled().await });
         tracing::info!(policies = total, "scaler running");
-        let result = server.await.context("scaler HTTP server failed");
+        let mut server = std::pin::pin!(server.into_future());
+        // A policy task only ends at shutdown; one that ends earlier panicked, and the role
+        // fails rather than run on without that policy.
+        let result = loop {
+            tokio::select! {
+                served = &mut server => break served.context("scaler HTTP server failed"),
+                Some(ended) = tasks.join_next(), if !tasks.is_empty() => {
+                    if !shutdown.is_cancelled() {
+                        shutdown.cancel();
+                        let detail = match ended {
+                            Err(err) if err.is_panic() => "panicked".to_owned(),
+                            Err(err) => err.to_string(),
+                            Ok(()) => "ended".to_owned(),
+                        };
+                        let _ = (&mut server).await;
+                        break Err(anyhow::anyhow!("a policy task {detail}; stopping the scaler"));
+                    }
+                }
+            }
+        };
         shutdown.cancel();
         while tasks.join_next().await.is_some() {}
         result

@@ -24,7 +24,7 @@ use crate::config::{Policy, PolicyKind};
 use crate::context::Context;
 use crate::decision_log::DecisionKind;
 use crate::hpa_runner::TickOutcome;
-use crate::queries::{pod_regex, CPU_COUNTER, MEMORY_GAUGE, OOM_COUNTER};
+use crate::queries::{container_query, ContainerSeries};
 
 /// Aggregates without samples are dropped this often (in ticks), not every tick.
 const EXPIRE_EVERY_TICKS: u64 = 60;
@@ -45,10 +45,6 @@ pub struct VpaRunner {
 pub struct CheckpointSettings {
     pub directory: PathBuf,
     pub interval_ms: i64,
-}
-
-fn quote(value: &str) -> String {
-    format!("{value:?}")
 }
 
 impl VpaRunner {
@@ -141,12 +137,16 @@ impl VpaRunner {
         let scale = match ctx.cluster.scale(&vpa.target).await {
             Ok(scale) => scale,
             Err(err) => {
-                return TickOutcome::Error(format!(
-                    "cannot read the scale of {}: {err}",
-                    vpa.target
-                ))
+                let what = format!("cannot read the scale of {}", vpa.target);
+                return TickOutcome::cluster_error(ctx, what, &err);
             }
         };
+        if scale.selector.is_empty() {
+            return TickOutcome::Error(format!(
+                "{} has no pod selector in its scale subresource (status.selector)",
+                vpa.target
+            ));
+        }
         let pods = match ctx
             .cluster
             .pods(&vpa.target.namespace, &scale.selector)
@@ -154,7 +154,8 @@ impl VpaRunner {
         {
             Ok(pods) => pods,
             Err(err) => {
-                return TickOutcome::Error(format!("cannot list the pods of {}: {err}", vpa.target))
+                let what = format!("cannot list the pods of {}", vpa.target);
+                return TickOutcome::cluster_error(ctx, what, &err);
             }
         };
         // (cpu millicores, memory bytes) requested, per (pod, container).
@@ -171,24 +172,22 @@ impl VpaRunner {
             })
             .collect();
         let names: Vec<&str> = pods.iter().map(|pod| pod.name.as_str()).collect();
+        // OOM counters of pods that are gone would otherwise accumulate forever.
+        self.oom_counts
+            .retain(|(pod, _), _| names.contains(&pod.as_str()));
         if !names.is_empty() {
-            let matchers = format!(
-                r#"namespace={},pod=~{},container!="",container!="POD""#,
-                quote(&vpa.target.namespace),
-                quote(&pod_regex(&names))
-            );
-            let cpu_query = format!(
-                "sum by (pod, container) (rate({CPU_COUNTER}{{{matchers}}}[{}ms]))",
-                ctx.rate_window.as_millis()
-            );
-            let memory_query = format!(
-                "sum by (pod, container) (last_over_time({MEMORY_GAUGE}{{{matchers}}}[{}ms]))",
-                ctx.max_age.as_millis()
-            );
-            let oom_query = format!(
-                "sum by (pod, container) (last_over_time({OOM_COUNTER}{{{matchers}}}[{}ms]))",
-                ctx.max_age.as_millis()
-            );
+            let query = |series| {
+                container_query(
+                    series,
+                    &vpa.target.namespace,
+                    &names,
+                    ctx.rate_window,
+                    ctx.max_age,
+                )
+            };
+            let cpu_query = query(ContainerSeries::CpuCores);
+            let memory_query = query(ContainerSeries::WorkingSetBytes);
+            let oom_query = query(ContainerSeries::OomKills);
             let (cpu, memory, ooms) = tokio::join!(
                 ctx.query(&cpu_query, now_ms),
                 ctx.query(&memory_query, now_ms),
@@ -282,24 +281,21 @@ impl VpaRunner {
                 ("lowerBound", &container.lower_bound),
                 ("upperBound", &container.upper_bound),
             ] {
-                let labels = |resource| {
-                    [
-                        policy.name.as_str(),
-                        container.container_name.as_str(),
-                        resource,
-                        bound,
-                    ]
-                };
+                let labels = [
+                    policy.name.as_str(),
+                    container.container_name.as_str(),
+                    bound,
+                ];
                 if let Some(cpu) = list.cpu_millicores {
                     ctx.metrics
-                        .vpa_recommendation
-                        .with_label_values(&labels("cpu"))
+                        .vpa_recommendation_cores
+                        .with_label_values(&labels)
                         .set(cpu as f64 / 1000.0);
                 }
                 if let Some(memory) = list.memory_bytes {
                     ctx.metrics
-                        .vpa_recommendation
-                        .with_label_values(&labels("memory"))
+                        .vpa_recommendation_bytes
+                        .with_label_values(&labels)
                         .set(memory as f64);
                 }
             }

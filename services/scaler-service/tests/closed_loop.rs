@@ -173,8 +173,11 @@ async fn dry_run_computes_and_logs_but_never_writes() {
     rig.cluster
         .add_running_workload(workload("web"), template("web", 500), 2);
     let mut runner = HpaRunner::new(rig.policy(0));
-    let (replicas, outcome) = second(&rig, &mut runner, Some(100.0)).await;
-    assert_eq!((replicas, outcome), (2, TickOutcome::Ok { changed: true }));
+    for _ in 0..5 {
+        let (replicas, outcome) = second(&rig, &mut runner, Some(100.0)).await;
+        assert_eq!((replicas, outcome), (2, TickOutcome::Ok { changed: true }));
+    }
+    // Logged once, not every tick: the change it would make has not changed.
     let logged = rig.ctx.decisions.entries(0, 10, None);
     assert_eq!(logged.len(), 1);
     assert!(logged[0].dry_run && !logged[0].applied);
@@ -428,7 +431,7 @@ async fn vpa_recommendations_are_published_from_the_stores_usage_and_oom_kills()
     assert!((300..=400).contains(&cpu_milli), "{published}");
     assert!((200 * MIB..=300 * MIB).contains(&memory), "{published}");
     let metrics = rig.ctx.metrics.render();
-    assert!(metrics.contains(r#"tachyscale_scaler_vpa_recommendation{bound="target",container="app",policy="web-vpa",resource="cpu"}"#), "{metrics}");
+    assert!(metrics.contains(r#"tachyscale_scaler_vpa_recommendation_cores{bound="target",container="app",policy="web-vpa"}"#), "{metrics}");
 
     // One OOM kill: the memory sample becomes max(request 256 MiB, peak) bumped to
     // max(+100 MiB, ×1.2) = 356 MiB, and the target follows.
@@ -563,4 +566,88 @@ async fn the_in_process_store_gives_the_same_decisions_as_its_query_api() {
     for _ in 0..120 {
         assert_eq!(second(&rig, &mut runner, None).await.0, 10);
     }
+}
+
+#[tokio::test]
+async fn a_pre_scaling_window_raises_the_floor_and_releases_it_through_stabilization() {
+    let yaml = r#"
+metrics_source: {query_url: STORE_URL, max_age: 120s}
+policies:
+  - name: web
+    namespace: shop
+    hpa:
+      scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+      minReplicas: 2
+      maxReplicas: 20
+      metrics:
+        - type: External
+          external:
+            metric: {name: jobs_waiting}
+            target: {type: AverageValue, averageValue: "10"}
+      behavior:
+        scaleDown: {stabilizationWindowSeconds: 60}
+    schedules:
+      - {name: morning, timezone: UTC, start: "0 10 * * *", end: "0 11 * * *", desiredReplicas: 6}
+"#;
+    let mut rig = Rig::start(yaml).await;
+    let nine_fifty = tachyscale_scaler::time::parse_rfc3339_ms("2026-11-23T09:59:50Z").unwrap();
+    rig.clock.set_ms(nine_fifty);
+    rig.cluster
+        .add_running_workload(workload("web"), template("web", 500), 2);
+    let mut runner = HpaRunner::new(rig.policy(0));
+    let replicas_at = |rig: &Rig| rig.cluster.replicas(&workload("web")).unwrap();
+    // Before 10:00 the load (20 jobs) needs 2 replicas.
+    for _ in 0..9 {
+        second(&rig, &mut runner, Some(20.0)).await;
+        assert_eq!(replicas_at(&rig), 2);
+    }
+    // At 10:00:00 the window opens: the floor of 6 is acted on at that tick.
+    let (replicas, _) = second(&rig, &mut runner, Some(20.0)).await;
+    assert_eq!(
+        replicas,
+        6,
+        "at {}",
+        tachyscale_scaler::time::format_rfc3339_ms(rig.clock_now())
+    );
+    // It holds through the window (checked every minute, then every second before 11:00).
+    let eleven = nine_fifty + 3_610_000;
+    while rig.clock_now() < eleven - 1_000 {
+        if rig.clock_now() + 120_000 < eleven {
+            rig.clock.advance_ms(59_000);
+        }
+        let (replicas, outcome) = second(&rig, &mut runner, Some(20.0)).await;
+        assert_eq!(
+            replicas,
+            6,
+            "at {}: {outcome:?} {:?}",
+            tachyscale_scaler::time::format_rfc3339_ms(rig.clock_now()),
+            rig.ctx
+                .decisions
+                .entries(0, 10, Some("web"))
+                .last()
+                .map(|e| e.explanation.to_string())
+        );
+    }
+    // At 11:00 it closes; like any other metric's, its recommendations stay in the 60 s
+    // scale-down window, so the drop to 2 comes a minute later, not at once.
+    let closed_at = eleven;
+    let mut dropped_at = None;
+    for _ in 0..120 {
+        let (replicas, _) = second(&rig, &mut runner, Some(20.0)).await;
+        if replicas < 6 {
+            assert_eq!(replicas, 2);
+            dropped_at = Some(rig.clock_now());
+            break;
+        }
+    }
+    let dropped_at = dropped_at.expect("the floor was never released");
+    assert!(
+        (closed_at + 59_000..=closed_at + 62_000).contains(&dropped_at),
+        "released {} ms after the window closed",
+        dropped_at - closed_at
+    );
+    let logged = rig.ctx.decisions.entries(0, 10, Some("web"));
+    let sources = &logged[0].explanation["triggersAndSchedules"][0];
+    assert_eq!(sources["kind"], "schedule");
+    assert_eq!(sources["active"], true);
 }

@@ -37,6 +37,7 @@ fn state() -> HttpState {
         decisions: Arc::new(DecisionLog::new(10)),
         recommendations: Default::default(),
         ready: Arc::new(AtomicBool::new(true)),
+        explain_slots: Arc::new(tokio::sync::Semaphore::new(2)),
     }
 }
 

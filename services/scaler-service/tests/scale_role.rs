@@ -74,7 +74,7 @@ policies:
 
     // 50 jobs waiting, 10 per replica: 1 → 4 (without behavior the scale-up limit is
     // max(2 × current, 4)), then 4 → 5 on the next tick.
-    wait_until("the web policy scales up", Duration::from_secs(15), || {
+    wait_until("the web policy scales up", Duration::from_secs(60), || {
         let store = &store;
         let cluster = cluster.clone();
         async move {

@@ -103,6 +103,7 @@ async fn kube_client(kubeconfig_file: Option<&std::path::Path>) -> anyhow::Resul
             .await
             .context("no Kubernetes configuration found (kubeconfig or in-cluster)")?,
     };
+    tachyscale_cluster::kube::install_default_crypto_provider();
     kube::Client::try_from(config).context("cannot build the Kubernetes client")
 }
 

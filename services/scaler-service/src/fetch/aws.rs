@@ -55,6 +55,7 @@ type ClientKey = (Option<String>, Option<String>);
 /// Shared SQS and CloudWatch clients.
 pub struct AwsClients {
     base: SdkConfig,
+    operation_timeout: Duration,
     sqs: Mutex<HashMap<ClientKey, aws_sdk_sqs::Client>>,
     cloudwatch: Mutex<HashMap<ClientKey, aws_sdk_cloudwatch::Client>>,
 }
@@ -77,9 +78,15 @@ impl AwsClients {
         }
         AwsClients {
             base: loader.load().await,
+            operation_timeout: settings.operation_timeout,
             sqs: Mutex::new(HashMap::new()),
             cloudwatch: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The SDK's deadline for one call, retries included.
+    pub fn operation_timeout(&self) -> Duration {
+        self.operation_timeout
     }
 
     fn sqs(&self, region: Option<&str>, endpoint: Option<&str>) -> aws_sdk_sqs::Client {

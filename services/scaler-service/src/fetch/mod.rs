@@ -103,9 +103,17 @@ impl Sources {
                 }
             }
         };
-        tokio::time::timeout(self.timeout, read)
+        // AWS calls run under the SDK's own deadline (`aws.operation_timeout`, retries
+        // included); the rest under the metric read timeout.
+        let timeout = match (trigger, &self.aws) {
+            (Trigger::Sqs(_) | Trigger::CloudWatch(_), Some(aws)) => {
+                aws.operation_timeout() + Duration::from_millis(100)
+            }
+            _ => self.timeout,
+        };
+        tokio::time::timeout(timeout, read)
             .await
-            .map_err(|_| FetchError::Timeout(self.timeout))?
+            .map_err(|_| FetchError::Timeout(timeout))?
     }
 
     fn aws(&self) -> Result<&AwsClients, FetchError> {

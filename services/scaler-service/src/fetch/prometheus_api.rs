@@ -41,12 +41,12 @@ impl PrometheusApi {
     }
 
     /// A client with sane defaults for a control loop: short connect timeout, pooled.
-    pub fn default_client(timeout: Duration) -> reqwest::Client {
+    pub fn default_client(timeout: Duration) -> Result<reqwest::Client, FetchError> {
         reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .timeout(timeout)
             .build()
-            .unwrap_or_default()
+            .map_err(|err| FetchError::Request(format!("cannot build the HTTP client: {err}")))
     }
 }
 

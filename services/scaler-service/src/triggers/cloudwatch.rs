@@ -63,6 +63,10 @@ const STANDARD_UNITS: &[&str] = &[
     "None",
 ];
 
+/// Longest period, collection time and end offset accepted, in seconds (455 days, the
+/// longest CloudWatch keeps data), so window arithmetic in milliseconds cannot overflow.
+const MAX_WINDOW_S: i64 = 455 * 86_400;
+
 /// Milliseconds from 0001-01-01T00:00:00Z (Go's zero `Time`) to the Unix epoch.
 const GO_ZERO_TO_UNIX_MS: i64 = -tachyscale_gomath::GO_ZERO_TIME_MS;
 
@@ -168,6 +172,17 @@ impl CloudWatchTrigger {
             }
         };
         check_period(metric_stat_period_s)?;
+        for (key, value) in [
+            ("metricCollectionTime", metric_collection_time_s),
+            ("metricEndTimeOffset", metric_end_time_offset_s),
+        ] {
+            if !(0..=MAX_WINDOW_S).contains(&value) {
+                return Err(rule(
+                    key,
+                    format!("must be between 0 and {MAX_WINDOW_S} seconds, got {value}"),
+                ));
+            }
+        }
         if metric_collection_time_s < 0 || metric_collection_time_s % metric_stat_period_s != 0 {
             return Err(rule(
                 "metricCollectionTime",
@@ -223,6 +238,12 @@ impl CloudWatchTrigger {
     pub fn reading(&self, value: f64) -> TriggerReading {
         TriggerReading::new(value, self.activation_target_metric_value)
     }
+
+    /// How long a reading stays current: CloudWatch aggregates per `metricStatPeriod`, so
+    /// asking more often than that (capped at a minute) only costs `GetMetricData` calls.
+    pub fn cache_ms(&self) -> i64 {
+        self.metric_stat_period_s.min(60) * 1000
+    }
 }
 
 fn split_list(text: String) -> Vec<String> {
@@ -239,7 +260,7 @@ fn rule(key: &str, message: String) -> MetadataError {
 fn check_period(period_s: i64) -> Result<(), MetadataError> {
     let valid = match period_s {
         1 | 5 | 10 | 30 | 60 => true,
-        p if p > 60 => p % 60 == 0,
+        p if p > 60 => p % 60 == 0 && p <= MAX_WINDOW_S,
         _ => false,
     };
     if valid {

@@ -40,6 +40,14 @@ impl PrometheusTrigger {
         let activation_threshold = meta.float("activationThreshold")?.unwrap_or(0.0);
         let ignore_null_values = meta.bool("ignoreNullValues", true)?;
         meta.finish()?;
+        if let Some(address) = &server_address {
+            if !(address.starts_with("http://") || address.starts_with("https://")) {
+                return Err(MetadataError::Rule {
+                    key: "serverAddress".into(),
+                    message: format!("{address:?} is not an http(s) URL"),
+                });
+            }
+        }
         if threshold <= 0.0 {
             return Err(MetadataError::Rule {
                 key: "threshold".into(),
@@ -64,6 +72,7 @@ impl PrometheusTrigger {
                 "the query returned no data and ignoreNullValues is false: {}",
                 self.query
             )),
+            [value] if value.is_nan() => Err("the query returned NaN".into()),
             [value] if value.is_infinite() && self.ignore_null_values => Ok(0.0),
             [value] if value.is_infinite() => Err(format!("the query returned {value}")),
             [value] => Ok(*value),
@@ -120,5 +129,9 @@ mod tests {
         let strict = trigger("false");
         assert!(strict.value_of(&[]).is_err());
         assert!(strict.value_of(&[f64::NEG_INFINITY]).is_err());
+        assert!(
+            lenient.value_of(&[f64::NAN]).is_err(),
+            "NaN is never a value"
+        );
     }
 }

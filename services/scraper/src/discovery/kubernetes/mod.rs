@@ -390,6 +390,10 @@ pub async fn connect(settings: &ClientSettings) -> Result<kube::Client, Kubernet
             config
         }
     };
+    // With both ring and aws-lc-rs linked (the AWS SDK brings the latter) rustls has no
+    // implied default provider and kube-rs' client would panic: pick ring, as our other
+    // TLS users do, unless the process already chose.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     kube::Client::try_from(config).map_err(|source| KubernetesSdError::Client { source })
 }
 
