@@ -55,3 +55,14 @@ impl ClusterError {
         }
     }
 }
+
+/// Parses a pod selector in its string form, as both backends read `Cluster::pods`'
+/// argument.
+pub(crate) fn parse_selector(
+    text: &str,
+) -> Result<tachyscale_kubeformat::selector::Selector, ClusterError> {
+    tachyscale_kubeformat::selector::parse(text).map_err(|source| ClusterError::Selector {
+        selector: text.to_owned(),
+        source,
+    })
+}

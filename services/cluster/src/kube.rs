@@ -31,7 +31,7 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt as _};
 use kube::{Api, Client, ResourceExt as _};
 use parking_lot::Mutex;
-use tachyscale_kubeformat::{quantity, selector};
+use tachyscale_kubeformat::quantity;
 use tokio_util::sync::CancellationToken;
 
 use crate::model::{
@@ -238,10 +238,7 @@ impl Cluster for KubeCluster {
     }
 
     async fn pods(&self, namespace: &str, selector: &str) -> Result<Vec<PodInfo>, ClusterError> {
-        let parsed = selector::parse(selector).map_err(|source| ClusterError::Selector {
-            selector: selector.to_owned(),
-            source,
-        })?;
+        let parsed = crate::error::parse_selector(selector)?;
         synced(&self.pods, "pod")?;
         Ok(self
             .pods

@@ -15,7 +15,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
-use tachyscale_kubeformat::selector;
 
 use crate::model::{
     ConditionStatus, ContainerInfo, NodeInfo, PodInfo, PodPhase, ReadyCondition, Scale, WorkloadRef,
@@ -302,10 +301,7 @@ impl Cluster for SimulatedCluster {
     }
 
     async fn pods(&self, namespace: &str, selector: &str) -> Result<Vec<PodInfo>, ClusterError> {
-        let parsed = selector::parse(selector).map_err(|source| ClusterError::Selector {
-            selector: selector.to_owned(),
-            source,
-        })?;
+        let parsed = crate::error::parse_selector(selector)?;
         let now_ms = self.clock.now_ms();
         let state = self.state.lock();
         if let Some(message) = &state.fail_reads {

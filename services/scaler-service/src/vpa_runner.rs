@@ -23,6 +23,7 @@ use crate::checkpoints::write_all;
 use crate::config::{Policy, PolicyKind};
 use crate::context::Context;
 use crate::decision_log::DecisionKind;
+use crate::fetch::InstantValue;
 use crate::hpa_runner::TickOutcome;
 use crate::queries::{container_query, ContainerSeries};
 
@@ -202,64 +203,53 @@ impl VpaRunner {
                 Err(err) => return TickOutcome::Error(format!("cannot read memory usage: {err}")),
             };
             for value in &cpu {
-                let (Some(pod), Some(container)) =
-                    (value.labels.get("pod"), value.labels.get("container"))
-                else {
+                let Some((target, cores)) = usage_of(value) else {
                     continue;
                 };
-                if !value.value.is_finite() || value.value < 0.0 {
-                    continue;
-                }
                 let (request, _) = requests
-                    .get(&(pod.as_str(), container.as_str()))
+                    .get(&(target.pod, target.container))
                     .copied()
                     .unwrap_or_default();
                 let _ = self.recommender.add_cpu_sample(
                     policy.name.as_str(),
-                    SampleTarget { container, pod },
+                    target,
                     CpuSample {
                         ts_ms: now_ms,
-                        usage_millicores: (value.value * 1000.0).round() as i64,
+                        usage_millicores: (cores * 1000.0).round() as i64,
                         request_millicores: request,
                     },
                 );
             }
             for value in &memory {
-                let (Some(pod), Some(container)) =
-                    (value.labels.get("pod"), value.labels.get("container"))
-                else {
+                let Some((target, bytes)) = usage_of(value) else {
                     continue;
                 };
-                if !value.value.is_finite() || value.value < 0.0 {
-                    continue;
-                }
                 let _ = self.recommender.add_memory_sample(
                     policy.name.as_str(),
-                    SampleTarget { container, pod },
+                    target,
                     MemorySample {
                         ts_ms: now_ms,
-                        usage_bytes: value.value as i64,
+                        usage_bytes: bytes as i64,
                     },
                 );
             }
             // OOM kills are optional data: a failed read only skips them this tick.
             for value in ooms.iter().flatten() {
-                let (Some(pod), Some(container)) =
-                    (value.labels.get("pod"), value.labels.get("container"))
-                else {
+                let Some(target) = target_of(value) else {
                     continue;
                 };
-                let previous = self
-                    .oom_counts
-                    .insert((pod.clone(), container.clone()), value.value);
+                let previous = self.oom_counts.insert(
+                    (target.pod.to_owned(), target.container.to_owned()),
+                    value.value,
+                );
                 if previous.is_some_and(|previous| value.value > previous) {
                     let (_, request_bytes) = requests
-                        .get(&(pod.as_str(), container.as_str()))
+                        .get(&(target.pod, target.container))
                         .copied()
                         .unwrap_or_default();
                     let _ = self.recommender.record_oom(
                         policy.name.as_str(),
-                        SampleTarget { container, pod },
+                        target,
                         OomEvent {
                             ts_ms: now_ms,
                             request_bytes,
@@ -334,4 +324,18 @@ impl VpaRunner {
         }
         TickOutcome::Ok { changed }
     }
+}
+
+/// The container a per-container reading (labels `pod`, `container`) belongs to.
+fn target_of(value: &InstantValue) -> Option<SampleTarget<'_>> {
+    Some(SampleTarget {
+        pod: value.labels.get("pod")?,
+        container: value.labels.get("container")?,
+    })
+}
+
+/// A usage reading and its container; NaN, infinite and negative usages are no sample.
+fn usage_of(value: &InstantValue) -> Option<(SampleTarget<'_>, f64)> {
+    let target = target_of(value)?;
+    (value.value.is_finite() && value.value >= 0.0).then_some((target, value.value))
 }
